@@ -1,0 +1,3 @@
+from tike.cli import main
+
+raise SystemExit(main())

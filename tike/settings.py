@@ -1,0 +1,176 @@
+"""Configuration: one pydantic-settings class per service, all with the env prefix ``TIKE_``.
+
+The README's settings table is generated from these classes (``tike settings --markdown``)
+and a test fails when the two drift apart.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "changethis", "secret", "dev-secret"})
+DEV_SECRET = "dev-secret"
+
+
+class CommonSettings(BaseSettings):
+    """Settings every Tike process reads."""
+
+    model_config = SettingsConfigDict(env_prefix="TIKE_", extra="ignore", frozen=True)
+
+    env: Literal["dev", "test", "prod"] = Field(
+        "dev", description="Deployment environment; `prod` refuses placeholder secrets."
+    )
+    kafka_bootstrap: str = Field(
+        "127.0.0.1:9092",
+        description="Kafka bootstrap servers (`host:port[,host:port]`).",
+    )
+    kafka_profile: Literal["kafka", "embedded"] = Field(
+        "kafka",
+        description="`embedded` enables the workarounds for the embedded Tansu broker "
+        "(docs/embedded.md); `kafka` is Apache Kafka.",
+    )
+    redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis URL.")
+    secret: SecretStr = Field(
+        SecretStr(DEV_SECRET),
+        description="Token signing secret. Required (and not a placeholder) outside `dev`.",
+    )
+    regions_dir: Path | None = Field(
+        None, description="Extra directory of region YAML files (adds counties as data)."
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        "info", description="Log level."
+    )
+    log_format: Literal["json", "text"] = Field("text", description="Log line format.")
+
+    @model_validator(mode="after")
+    def _refuse_placeholder_secret(self) -> CommonSettings:
+        if self.env != "dev" and self.secret.get_secret_value().lower() in PLACEHOLDER_SECRETS:
+            raise ValueError(
+                "TIKE_SECRET is a placeholder; set a real secret (e.g. `openssl rand -hex 32`) "
+                f"when TIKE_ENV={self.env}"
+            )
+        return self
+
+    @property
+    def embedded(self) -> bool:
+        return self.kafka_profile == "embedded"
+
+
+class WorkerSettings(CommonSettings):
+    """The Faust stream worker (`tike worker`)."""
+
+    app_id: str = Field("tike", description="Faust app id; also the Kafka consumer group.")
+    topic_partitions: int = Field(
+        8, ge=1, description="Partitions of the topics Tike creates (regions hash onto these)."
+    )
+    topic_replication: int = Field(1, ge=1, description="Replication factor of Tike's topics.")
+    max_message_bytes: int = Field(
+        65536, ge=512, description="Input records larger than this go to the dead-letter topic."
+    )
+    heartbeat_timeout_s: float = Field(
+        900.0, gt=0, description="A safety device silent this long is reported (3 x 5 min)."
+    )
+    silence_check_interval_s: float = Field(
+        30.0, gt=0, description="How often device silence is checked."
+    )
+    dedup_window_s: int = Field(
+        3600,
+        ge=1,
+        description="Redelivered events are recognised for at least this long (two windows).",
+    )
+    commit_interval_s: float = Field(
+        1.0, gt=0, description="Offset commit interval (Faust's default is 2.8 s)."
+    )
+    fetch_max_wait_ms: int | None = Field(
+        None,
+        ge=1,
+        description="Consumer fetch long-poll wait; empty means 1500 for `kafka`, 5 for "
+        "`embedded` (Tansu does not answer a long poll early).",
+    )
+    session_timeout_s: float | None = Field(
+        None, gt=0, description="Group session timeout; empty means 30 (`kafka`) or 10."
+    )
+    stream_buffer_maxsize: int = Field(
+        1024, ge=16, description="Per-stream buffer before backpressure (Faust: 4096)."
+    )
+    state_dir: Path = Field(Path(".tike/state"), description="Worker state directory.")
+    metrics_port: int = Field(
+        9108, ge=0, le=65535, description="Worker Prometheus port (0 disables)."
+    )
+    metrics_host: str = Field("127.0.0.1", description="Worker Prometheus bind address.")
+
+    @property
+    def fetch_wait_ms(self) -> int:
+        if self.fetch_max_wait_ms is not None:
+            return self.fetch_max_wait_ms
+        return 5 if self.embedded else 1500
+
+    @property
+    def session_timeout(self) -> float:
+        if self.session_timeout_s is not None:
+            return self.session_timeout_s
+        return 10.0 if self.embedded else 30.0
+
+
+class GatewaySettings(CommonSettings):
+    """The HTTP/websocket gateway (`tike gateway`)."""
+
+    gateway_host: str = Field("127.0.0.1", description="Gateway bind address.")
+    gateway_port: int = Field(8000, ge=1, le=65535, description="Gateway port.")
+
+
+class SimulatorSettings(CommonSettings):
+    """The event simulator (`tike simulate`)."""
+
+    sim_seed: int = Field(1, description="Random seed; the same seed gives the same events.")
+    sim_rate: float = Field(
+        1.0, gt=0, description="Rate multiplier over the region's realistic load."
+    )
+    sim_region: str = Field("etela-pohjanmaa", description="Region to simulate.")
+
+
+class StackSettings(WorkerSettings, GatewaySettings, SimulatorSettings):
+    """The embedded stack (`tike up`): starts what is not configured elsewhere."""
+
+    embedded_kafka_port: int = Field(
+        9092, ge=1, le=65535, description="Port of the embedded broker (`tike up`)."
+    )
+    embedded_redis_port: int = Field(
+        6379, ge=1, le=65535, description="Port of the embedded Redis server (`tike up`)."
+    )
+
+
+SERVICE_SETTINGS: tuple[type[CommonSettings], ...] = (
+    CommonSettings,
+    WorkerSettings,
+    GatewaySettings,
+    SimulatorSettings,
+    StackSettings,
+)
+
+
+def settings_table() -> str:
+    """Markdown table of every setting, the service classes that read it, default and meaning."""
+    rows: dict[str, tuple[str, list[str], str]] = {}
+    for cls in SERVICE_SETTINGS:
+        for name, field in cls.model_fields.items():
+            env = f"TIKE_{name.upper()}"
+            if env not in rows:
+                default = field.default
+                if isinstance(default, SecretStr):
+                    shown = "`dev-secret` (dev only)"
+                elif default is None:
+                    shown = "(empty)"
+                else:
+                    shown = f"`{default}`"
+                rows[env] = (shown, [], field.description or "")
+            rows[env][1].append(cls.__name__.removesuffix("Settings").lower())
+    lines = ["| Variable | Read by | Default | Meaning |", "|---|---|---|---|"]
+    for env, (default, readers, desc) in rows.items():
+        who = "all" if "common" in readers else ", ".join(r for r in readers if r != "stack")
+        lines.append(f"| `{env}` | {who or 'stack'} | {default} | {desc} |")
+    return "\n".join(lines) + "\n"

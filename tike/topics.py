@@ -1,0 +1,61 @@
+"""The Kafka topics Tike uses: one registry for the worker, `tike topics`, compose and the README."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class TopicSpec:
+    name: str
+    key: str
+    value: str
+    role: str
+    compacted: bool = False
+    #: Partitions as a multiple of the configured partition count (inputs may differ).
+    configs: dict[str, str] = field(default_factory=dict)
+
+
+ALARMS = "tike.in.alarms"
+TRANSPORTS = "tike.in.transports"
+CALLS_116117 = "tike.in.calls116117"
+TEAM_STATUS = "tike.in.team-status"
+INTAKE = "tike.intake"
+NEEDS = "tike.needs"
+CALLS = "tike.calls"
+TEAM_STATE = "tike.team-state"
+DEVICE_OBSERVATIONS = "tike.devices.observations"
+DEVICE_HEALTH = "tike.devices"
+DEADLETTER = "tike.deadletter"
+
+TOPICS: tuple[TopicSpec, ...] = (
+    TopicSpec(ALARMS, "device id (any key accepted)", "SafetyAlarm JSON", "input"),
+    TopicSpec(TRANSPORTS, "request id (any key accepted)", "TransportRequest JSON", "input"),
+    TopicSpec(CALLS_116117, "call id (any key accepted)", "Call116117 JSON", "input"),
+    TopicSpec(TEAM_STATUS, "team id (any key accepted)", "TeamStatus JSON", "input"),
+    TopicSpec(INTAKE, "region id", "UnplannedNeed JSON, before de-duplication", "internal"),
+    TopicSpec(NEEDS, "region id", "UnplannedNeed JSON, one per need", "output"),
+    TopicSpec(CALLS, "region id", "CallActivity JSON (116117 volume)", "output"),
+    TopicSpec(TEAM_STATE, "region id", "TeamState JSON", "output"),
+    TopicSpec(DEVICE_OBSERVATIONS, "device id", "DeviceObservation JSON", "internal"),
+    TopicSpec(
+        DEVICE_HEALTH,
+        "device id",
+        "DeviceHealth JSON, on every change",
+        "output",
+        compacted=True,
+        configs={"cleanup.policy": "compact"},
+    ),
+    TopicSpec(DEADLETTER, "source topic", "DeadLetter JSON with the original bytes", "output"),
+)
+
+BY_NAME = {t.name: t for t in TOPICS}
+
+
+def topics_table() -> str:
+    """Markdown table of the topics for the README."""
+    lines = ["| Topic | Key (partitioning) | Value | Role |", "|---|---|---|---|"]
+    for t in TOPICS:
+        role = t.role + (", compacted" if t.compacted else "")
+        lines.append(f"| `{t.name}` | {t.key} | {t.value} | {role} |")
+    return "\n".join(lines) + "\n"
