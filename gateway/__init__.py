@@ -1,0 +1,1 @@
+"""The HTTP/websocket gateway. Built by :func:`gateway.app.create_app`."""

@@ -1,0 +1,1 @@
+"""Event simulators and load-test drivers."""

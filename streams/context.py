@@ -1,0 +1,48 @@
+"""What every agent module receives: the app, settings, topics, regions and the error hook."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel
+
+from streams import metrics
+from streams.errors import ErrorPolicy
+from tike.normalise import Emit
+from tike.regions import Registry
+from tike.settings import WorkerSettings
+
+
+def encode(record: BaseModel) -> bytes:
+    """Serialise an output record (pydantic's JSON encoder, UTC ISO-8601 times)."""
+    return record.__pydantic_serializer__.to_json(record)
+
+
+@dataclass
+class StreamContext:
+    app: Any  # faust.App
+    settings: WorkerSettings
+    registry: Registry
+    topics: dict[str, Any] = field(default_factory=dict)
+    on_error: ErrorPolicy | None = None
+
+    def topic(self, name: str) -> Any:
+        """The raw-bytes Faust topic object for ``name`` (created once)."""
+        if name not in self.topics:
+            self.topics[name] = self.app.topic(
+                name,
+                key_type=bytes,
+                value_type=bytes,
+                key_serializer="raw",
+                value_serializer="raw",
+                partitions=self.settings.topic_partitions,
+            )
+        return self.topics[name]
+
+    async def send(self, topic: str, key: bytes, value: bytes) -> None:
+        await self.topic(topic).send(key=key, value=value)
+        metrics.EVENTS_OUT.labels(topic).inc()
+
+    async def emit(self, item: Emit) -> None:
+        await self.send(item.topic, item.key.encode(), encode(item.record))

@@ -1,0 +1,81 @@
+"""Device supervision agent and timer. The logic is in :mod:`tike.devices`.
+
+Observations arrive keyed by device id, so each device's state lives in one partition. The
+timer cannot write tables (it runs outside any event), so it sends a ``silence_check``
+observation to the device's own partition, and the agent decides there.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pydantic import ValidationError
+
+from streams import metrics
+from streams.context import StreamContext, encode
+from streams.errors import RawRecord
+from tike import topics
+from tike.decode import Reason, Rejection
+from tike.devices import is_overdue, observe, silence_check
+from tike.records import DeviceObservation
+
+log = logging.getLogger(__name__)
+
+
+def register(ctx: StreamContext) -> None:
+    app = ctx.app
+    settings = ctx.settings
+    timeout = timedelta(seconds=settings.heartbeat_timeout_s)
+    devices = app.Table(
+        "tike-devices",
+        default=None,
+        partitions=settings.topic_partitions,
+        key_type=str,
+        help="device id -> supervision state",
+    )
+    assert ctx.on_error is not None
+    on_error = ctx.on_error
+    #: device id -> monotonic time a silence check was last sent (avoid re-sending).
+    checks_sent: dict[str, float] = {}
+
+    async def supervise(stream: Any) -> None:
+        async for event in stream.events():
+            msg = event.message
+            metrics.EVENTS_IN.labels(topics.DEVICE_OBSERVATIONS).inc()
+            try:
+                obs = DeviceObservation.model_validate_json(msg.value)
+            except (ValidationError, ValueError) as exc:
+                record = RawRecord(
+                    topics.DEVICE_OBSERVATIONS, msg.partition, msg.offset, msg.key, msg.value
+                )
+                await on_error(record, Rejection(Reason.INVALID_FIELDS, str(exc)[:500]))
+                continue
+            result = observe(devices.get(obs.device_id), obs, datetime.now(UTC), timeout)
+            if result.state:
+                devices[obs.device_id] = result.state
+            for item in result.emits:
+                if item.topic == topics.INTAKE:
+                    metrics.DEVICES_SILENT.labels(obs.region).inc()
+                    log.warning("device %s is silent", obs.device_id)
+                await ctx.emit(item)
+
+    app.agent(ctx.topic(topics.DEVICE_OBSERVATIONS), name="tike.devices")(supervise)
+
+    async def check_silence() -> None:
+        now = datetime.now(UTC)
+        mono = time.monotonic()
+        resend_after = 2 * settings.silence_check_interval_s
+        for device_id, sent in list(checks_sent.items()):
+            if mono - sent > resend_after:
+                del checks_sent[device_id]
+        for device_id, state in list(devices.items()):
+            if not state or device_id in checks_sent or not is_overdue(state, now, timeout):
+                continue
+            checks_sent[device_id] = mono
+            check = silence_check(state, now)
+            await ctx.send(topics.DEVICE_OBSERVATIONS, device_id.encode(), encode(check))
+
+    app.timer(settings.silence_check_interval_s, name="tike.devices.silence")(check_silence)

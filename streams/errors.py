@@ -1,0 +1,68 @@
+"""Error policy: what happens to a record Tike cannot use. The policy is a hook.
+
+The default policy sends the original bytes to ``tike.deadletter`` with the reason, counts it,
+and lets the agent go on: a bad record never stops the worker.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import orjson
+
+from streams import metrics
+from tike.decode import Rejection
+from tike.records import DeadLetter
+
+log = logging.getLogger("tike.deadletter")
+
+
+@dataclass(frozen=True, slots=True)
+class RawRecord:
+    topic: str
+    partition: int | None
+    offset: int | None
+    key: bytes | None
+    value: bytes | None
+
+
+def dead_letter(record: RawRecord, rejection: Rejection, now: datetime | None = None) -> bytes:
+    """The dead-letter record for a rejected input, as JSON bytes."""
+    letter = DeadLetter(
+        reason=rejection.reason.value,
+        detail=rejection.detail[:2000],
+        topic=record.topic,
+        partition=record.partition,
+        offset=record.offset,
+        key_b64=base64.b64encode(record.key).decode() if record.key is not None else None,
+        value_b64=base64.b64encode(record.value).decode() if record.value is not None else None,
+        size=len(record.value or b""),
+        received_at=now or datetime.now(UTC),
+    )
+    return orjson.dumps(letter.model_dump(mode="json"))
+
+
+Send = Callable[[bytes, bytes], Awaitable[None]]
+ErrorPolicy = Callable[[RawRecord, Rejection], Awaitable[None]]
+
+
+def deadletter_policy(send: Send) -> ErrorPolicy:
+    """Build the default policy around ``send(key, value)`` to the dead-letter topic."""
+
+    async def policy(record: RawRecord, rejection: Rejection) -> None:
+        metrics.DEADLETTERS.labels(rejection.reason.value).inc()
+        log.warning(
+            "dead letter: %s at %s[%s]@%s: %s",
+            rejection.reason.value,
+            record.topic,
+            record.partition,
+            record.offset,
+            rejection.detail[:300],
+        )
+        await send(record.topic.encode(), dead_letter(record, rejection))
+
+    return policy

@@ -1,0 +1,21 @@
+"""Prometheus metrics of the stream worker."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+EVENTS_IN = Counter("tike_events_in_total", "Records consumed, per topic.", ["topic"])
+EVENTS_OUT = Counter("tike_events_out_total", "Records produced, per topic.", ["topic"])
+DEADLETTERS = Counter(
+    "tike_deadletter_total", "Records sent to the dead-letter topic, per reason.", ["reason"]
+)
+NEEDS = Counter("tike_needs_total", "Needs published, per region and source.", ["region", "source"])
+DUPLICATES = Counter("tike_duplicate_needs_total", "Redelivered needs dropped.", ["region"])
+DEVICES_SILENT = Counter("tike_devices_silent_total", "Devices reported silent.", ["region"])
+INGEST_SECONDS = Histogram(
+    "tike_ingest_seconds",
+    "Time to decode, validate and normalise one input record.",
+    ["topic"],
+    buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05),
+)
+WORKER_UP = Gauge("tike_worker_up", "1 while the worker's agents run.")

@@ -1,0 +1,59 @@
+"""Run the stream worker: create topics, start metrics, run Faust until stopped."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+
+import faust
+from prometheus_client import start_http_server
+
+from streams import metrics
+from streams.app import create_app
+from tike.kafka_admin import ensure_topics, wait_for_broker
+from tike.settings import WorkerSettings
+
+log = logging.getLogger("tike.worker")
+
+
+def run(settings: WorkerSettings) -> int:
+    """Block running the worker; return its exit code."""
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        loop.run_until_complete(wait_for_broker(settings.kafka_bootstrap, timeout=60))
+        created = loop.run_until_complete(
+            ensure_topics(
+                settings.kafka_bootstrap, settings.topic_partitions, settings.topic_replication
+            )
+        )
+    except (TimeoutError, ConnectionError) as exc:
+        print(f"tike worker: {exc} (TIKE_KAFKA_BOOTSTRAP)", file=sys.stderr)
+        return 2
+    if created:
+        log.info("created topics: %s", ", ".join(created))
+    if settings.metrics_port:
+        try:
+            start_http_server(settings.metrics_port, addr=settings.metrics_host)
+        except OSError as exc:
+            print(
+                f"tike worker: cannot serve metrics on port {settings.metrics_port}: {exc}; "
+                "move it with TIKE_METRICS_PORT=<port> (0 disables)",
+                file=sys.stderr,
+            )
+            return 2
+    app = create_app(settings)
+
+    @app.task  # type: ignore[misc]
+    async def _mark_up() -> None:
+        metrics.WORKER_UP.set(1)
+        log.info("tike worker ready")
+
+    worker = faust.Worker(app, loglevel=settings.log_level, loop=loop)
+    try:
+        worker.execute_from_commandline()
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    return 0

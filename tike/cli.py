@@ -1,0 +1,161 @@
+"""`tike`: the one command for everything a user runs."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from pydantic import ValidationError
+
+
+def _logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from tike.settings import StackSettings
+    from tike.stack import up
+
+    return up(StackSettings(), simulate=args.simulate)
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from streams.worker import run
+    from tike.settings import WorkerSettings
+
+    return run(WorkerSettings())
+
+
+def cmd_gateway(args: argparse.Namespace) -> int:
+    from gateway.app import run
+    from tike.settings import GatewaySettings
+
+    return run(GatewaySettings())
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from simulators.basic import run
+    from tike.regions import load_registry
+    from tike.settings import SimulatorSettings
+
+    s = SimulatorSettings()
+    _logging(s.log_level)
+    region = load_registry(s.regions_dir).region(args.region or s.sim_region)
+    sent = asyncio.run(
+        run(
+            s.kafka_bootstrap,
+            region,
+            seed=args.seed if args.seed is not None else s.sim_seed,
+            rate=args.rate if args.rate is not None else s.sim_rate,
+            duration_s=args.duration,
+            time_scale=args.time_scale,
+        )
+    )
+    print(f"produced {sent} events")
+    return 0
+
+
+def cmd_example(args: argparse.Namespace) -> int:
+    from tike.examples import example
+
+    event = example(args.kind)
+    sys.stdout.write(event.model_dump_json(indent=2 if args.pretty else None) + "\n")
+    return 0
+
+
+def cmd_schemas(args: argparse.Namespace) -> int:
+    from tike.schemas import all_schemas, write_schemas
+
+    if args.write:
+        for path in write_schemas(Path(args.write)):
+            print(path)
+        return 0
+    if args.check:
+        stale = [
+            name
+            for name, data in all_schemas().items()
+            if not (Path(args.check) / name).is_file()
+            or (Path(args.check) / name).read_bytes() != data
+        ]
+        if stale:
+            print(f"out of date: {', '.join(stale)}; run `make schemas`", file=sys.stderr)
+            return 1
+        return 0
+    for name in all_schemas():
+        print(name)
+    return 0
+
+
+def cmd_settings(args: argparse.Namespace) -> int:
+    from tike.settings import settings_table
+
+    sys.stdout.write(settings_table())
+    return 0
+
+
+def cmd_topics(args: argparse.Namespace) -> int:
+    from tike.kafka_admin import ensure_topics
+    from tike.settings import WorkerSettings
+    from tike.topics import topics_table
+
+    if args.create:
+        s = WorkerSettings()
+        created = asyncio.run(
+            ensure_topics(s.kafka_bootstrap, s.topic_partitions, s.topic_replication)
+        )
+        print("created: " + (", ".join(created) or "(none, all exist)"))
+        return 0
+    sys.stdout.write(topics_table())
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from tike.examples import EXAMPLES
+
+    parser = argparse.ArgumentParser(prog="tike", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, fn: Callable[[argparse.Namespace], int], help: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help, description=help)
+        p.set_defaults(fn=fn)
+        return p
+
+    p = add("up", cmd_up, "Start the embedded stack: broker, Redis, worker and gateway.")
+    p.add_argument("--simulate", action="store_true", help="also run the event simulator")
+    add("worker", cmd_worker, "Run the Faust stream worker.")
+    add("gateway", cmd_gateway, "Run the HTTP/websocket gateway.")
+    p = add("simulate", cmd_simulate, "Produce simulated regional traffic into Kafka.")
+    p.add_argument("--rate", type=float, help="rate multiplier (default TIKE_SIM_RATE)")
+    p.add_argument("--seed", type=int, help="random seed (default TIKE_SIM_SEED)")
+    p.add_argument("--region", help="region id (default TIKE_SIM_REGION)")
+    p.add_argument("--duration", type=float, help="stop after this many simulated seconds")
+    p.add_argument("--time-scale", type=float, default=1.0, help="simulated seconds per second")
+    p = add("example", cmd_example, "Print a valid example event of a kind.")
+    p.add_argument("kind", choices=sorted(EXAMPLES))
+    p.add_argument("--pretty", action="store_true")
+    p = add("schemas", cmd_schemas, "Generate or check the JSON Schemas of the contracts.")
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--write", metavar="DIR")
+    group.add_argument("--check", metavar="DIR")
+    add("settings", cmd_settings, "Print the table of TIKE_ settings (Markdown).")
+    p = add("topics", cmd_topics, "Print the topic table, or create the topics.")
+    p.add_argument("--create", action="store_true", help="create missing topics in Kafka")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.fn(args))
+    except ValidationError as exc:
+        print(f"tike: invalid settings:\n{exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130

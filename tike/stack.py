@@ -1,0 +1,158 @@
+"""`tike up`: start the embedded stack (broker, Redis, worker, gateway, simulator), print what
+runs where, and stop every child on Ctrl-C or when one of them dies."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+
+from tike.embedded import (
+    Child,
+    PortInUse,
+    broker_command,
+    redis_command,
+    require_port,
+    spawn,
+    tike_command,
+    wait_port,
+)
+from tike.kafka_admin import ensure_topics, wait_for_broker
+from tike.settings import StackSettings
+
+
+class StackError(RuntimeError):
+    pass
+
+
+@dataclass
+class Stack:
+    settings: StackSettings
+    simulate: bool = False
+    log_dir: Path = Path(".tike/logs")
+    environ: dict[str, str] = field(default_factory=lambda: dict(os.environ))
+    children: list[Child] = field(default_factory=list)
+    rows: list[tuple[str, str, str]] = field(default_factory=list)
+
+    @property
+    def external_kafka(self) -> bool:
+        return "TIKE_KAFKA_BOOTSTRAP" in self.environ
+
+    @property
+    def external_redis(self) -> bool:
+        return "TIKE_REDIS_URL" in self.environ
+
+    def check_ports(self) -> None:
+        s = self.settings
+        if not self.external_kafka:
+            require_port(s.embedded_kafka_port, "TIKE_EMBEDDED_KAFKA_PORT", "embedded broker")
+        if not self.external_redis:
+            require_port(s.embedded_redis_port, "TIKE_EMBEDDED_REDIS_PORT", "embedded Redis")
+        require_port(s.gateway_port, "TIKE_GATEWAY_PORT", "gateway", s.gateway_host)
+        if s.metrics_port:
+            require_port(s.metrics_port, "TIKE_METRICS_PORT", "worker metrics", s.metrics_host)
+
+    def _log(self, name: str) -> Path:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        return self.log_dir / f"{name}.log"
+
+    def _start(self, name: str, argv: list[str], env: dict[str, str], where: str) -> Child:
+        path = self._log(name)
+        with path.open("ab") as log:
+            child = spawn(name, argv, env=env, log=log)
+        self.children.append(child)
+        self.rows.append((name, where, str(path)))
+        return child
+
+    def start(self) -> dict[str, str]:
+        """Start everything; return the environment the Tike processes got."""
+        s = self.settings
+        self.check_ports()
+        env = dict(self.environ)
+        if self.external_kafka:
+            bootstrap = s.kafka_bootstrap
+            self.rows.append(("kafka", bootstrap, "(external)"))
+        else:
+            bootstrap = f"127.0.0.1:{s.embedded_kafka_port}"
+            self._start("broker", broker_command(s.embedded_kafka_port), env, f"kafka://{bootstrap}")
+            env["TIKE_KAFKA_PROFILE"] = "embedded"
+        env["TIKE_KAFKA_BOOTSTRAP"] = bootstrap
+        if not self.external_kafka and not wait_port(s.embedded_kafka_port, 30):
+            raise StackError(f"the embedded broker did not open port {s.embedded_kafka_port}")
+        try:
+            asyncio.run(wait_for_broker(bootstrap, timeout=30))
+            asyncio.run(ensure_topics(bootstrap, s.topic_partitions, s.topic_replication))
+        except (TimeoutError, ConnectionError) as exc:
+            raise StackError(str(exc)) from exc
+        if self.external_redis:
+            self.rows.append(("redis", s.redis_url, "(external)"))
+        else:
+            port = s.embedded_redis_port
+            self._start("redis", redis_command(port), env, f"redis://127.0.0.1:{port}/0")
+            if not wait_port(port, 15):
+                raise StackError(f"the embedded Redis did not open port {port}")
+            env["TIKE_REDIS_URL"] = f"redis://127.0.0.1:{port}/0"
+        metrics = f"http://{s.metrics_host}:{s.metrics_port}/metrics" if s.metrics_port else "-"
+        self._start("worker", tike_command("worker"), env, f"metrics {metrics}")
+        gateway = f"http://{s.gateway_host}:{s.gateway_port}"
+        self._start("gateway", tike_command("gateway"), env, gateway)
+        if not wait_port(s.gateway_port, 30, s.gateway_host):
+            raise StackError(f"the gateway did not open {gateway}; see {self._log('gateway')}")
+        if self.simulate:
+            self._start("simulator", tike_command("simulate"), env, f"region {s.sim_region}")
+        return env
+
+    def table(self) -> str:
+        width = max(len(r[1]) for r in self.rows)
+        lines = ["Tike is up:", ""]
+        lines += [f"  {name:<10} {where:<{width}}  log {log}" for name, where, log in self.rows]
+        lines += ["", "Stop with Ctrl-C."]
+        return "\n".join(lines)
+
+    def dead(self) -> Child | None:
+        return next((c for c in self.children if not c.alive()), None)
+
+    def stop(self) -> None:
+        for child in reversed(self.children):
+            child.stop(timeout=10)
+
+
+def up(settings: StackSettings, simulate: bool) -> int:
+    stack = Stack(settings, simulate=simulate)
+    stopping = False
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        stack.start()
+    except (PortInUse, StackError, FileNotFoundError) as exc:
+        print(f"tike up: {exc}", file=sys.stderr)
+        stack.stop()
+        return 2
+    print(stack.table(), flush=True)
+    code = 0
+    try:
+        while not stopping:
+            dead = stack.dead()
+            if dead is not None:
+                print(
+                    f"tike up: {dead.name} exited with code {dead.proc.returncode}; "
+                    f"see {stack.log_dir / (dead.name + '.log')}",
+                    file=sys.stderr,
+                )
+                code = 1
+                break
+            time.sleep(0.2)
+    finally:
+        print("tike up: stopping ...", flush=True)
+        stack.stop()
+    return code
