@@ -7,6 +7,7 @@ clients appear only as pseudonyms, never by name or personal identity code.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Literal
@@ -31,8 +32,19 @@ def _to_utc(value: datetime) -> datetime:
 UtcDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
 EventId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._:-]{8,64}$")]
 Ident = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._:-]{1,64}$")]
+_HETU = re.compile(r"^\d{6}[-+A-FU-Y]\d{3}[0-9A-Y]$", re.IGNORECASE)
+
+
+def _not_hetu(value: str) -> str:
+    if _HETU.match(value):
+        raise ValueError("looks like a personal identity code (HETU); send a pseudonym")
+    return value
+
+
 #: A client pseudonym: an opaque id issued by the source system; never a name or HETU.
-Pseudonym = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{6,64}$")]
+Pseudonym = Annotated[
+    str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{6,64}$"), AfterValidator(_not_hetu)
+]
 MunicipalityCode = Annotated[str, StringConstraints(pattern=r"^\d{3}$")]
 ShortText = Annotated[str, StringConstraints(min_length=1, max_length=120)]
 

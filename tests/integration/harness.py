@@ -1,0 +1,183 @@
+"""Real processes for integration tests: broker, Redis, worker. No mocks."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import time
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from tike.embedded import (
+    Child,
+    broker_command,
+    free_port,
+    redis_command,
+    spawn,
+    tike_command,
+    wait_port,
+)
+from tike.kafka_admin import ensure_topics, wait_for_broker
+
+PARTITIONS = 4
+
+
+def start_broker(log_dir: Path) -> tuple[Child, str]:
+    port = free_port()
+    with (log_dir / f"broker-{port}.log").open("ab") as log:
+        child = spawn("broker", broker_command(port), log=log)
+    assert wait_port(port, 20), "embedded broker did not start"
+    bootstrap = f"127.0.0.1:{port}"
+    asyncio.run(wait_for_broker(bootstrap, timeout=20))
+    asyncio.run(ensure_topics(bootstrap, PARTITIONS))
+    return child, bootstrap
+
+
+def start_redis(log_dir: Path) -> tuple[Child, str]:
+    port = free_port()
+    with (log_dir / f"redis-{port}.log").open("ab") as log:
+        child = spawn("redis", redis_command(port), log=log)
+    assert wait_port(port, 20), "embedded Redis did not start"
+    return child, f"redis://127.0.0.1:{port}/0"
+
+
+@dataclass
+class Worker:
+    env: dict[str, str]
+    log_path: Path
+    child: Child | None = None
+
+    @property
+    def metrics_url(self) -> str:
+        return f"http://127.0.0.1:{self.env['TIKE_METRICS_PORT']}/metrics"
+
+    def start(self, timeout: float = 60) -> None:
+        with self.log_path.open("ab") as log:
+            self.child = spawn("worker", tike_command("worker"), env=self.env, log=log)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.child.alive(), f"worker died; see {self.log_path}"
+            if "tike_worker_up 1.0" in self.metrics():
+                return
+            time.sleep(0.2)
+        raise TimeoutError(f"worker not up in {timeout} s; see {self.log_path}")
+
+    def metrics(self) -> str:
+        try:
+            with urllib.request.urlopen(self.metrics_url, timeout=2) as resp:
+                return str(resp.read().decode())
+        except OSError:
+            return ""
+
+    def metric(self, name: str, **labels: str) -> float:
+        want = name + ("{" + ",".join(f'{k}="{v}"' for k, v in labels.items()) + "}" if labels else "")
+        for line in self.metrics().splitlines():
+            if line.startswith(want + " "):
+                return float(line.split()[-1])
+        return 0.0
+
+    def alive(self) -> bool:
+        return self.child is not None and self.child.alive()
+
+    def kill(self) -> None:
+        assert self.child is not None
+        self.child.kill()
+
+    def stop(self) -> None:
+        if self.child is not None:
+            self.child.stop(timeout=15)
+
+
+def worker_env(bootstrap: str, redis_url: str, state_dir: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TIKE_")}
+    env.update(
+        TIKE_KAFKA_BOOTSTRAP=bootstrap,
+        TIKE_KAFKA_PROFILE="embedded",
+        TIKE_REDIS_URL=redis_url,
+        TIKE_TOPIC_PARTITIONS=str(PARTITIONS),
+        TIKE_STATE_DIR=str(state_dir),
+        TIKE_METRICS_PORT=str(free_port()),
+        TIKE_HEARTBEAT_TIMEOUT_S="3",
+        TIKE_SILENCE_CHECK_INTERVAL_S="0.5",
+        TIKE_LOG_LEVEL="info",
+    )
+    env.update(extra)
+    return env
+
+
+@dataclass
+class Received:
+    value: bytes
+    key: bytes | None
+    partition: int
+    offset: int
+    at: float
+
+    def json(self) -> Any:
+        return orjson.loads(self.value)
+
+
+@dataclass
+class Collector:
+    """Reads a topic from the beginning in the background and keeps every record."""
+
+    bootstrap: str
+    topic: str
+    records: list[Received] = field(default_factory=list)
+    _task: asyncio.Task[None] | None = None
+    _consumer: AIOKafkaConsumer | None = None
+
+    async def start(self) -> Collector:
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap, group_id=None, fetch_max_wait_ms=5,
+            enable_auto_commit=False,
+        )  # fmt: skip
+        await consumer.start()
+        parts = [TopicPartition(self.topic, p) for p in range(PARTITIONS)]
+        consumer.assign(parts)
+        await consumer.seek_to_beginning(*parts)
+        self._consumer = consumer
+        self._task = asyncio.create_task(self._run())
+        return self
+
+    async def _run(self) -> None:
+        assert self._consumer is not None
+        async for msg in self._consumer:
+            self.records.append(
+                Received(msg.value, msg.key, msg.partition, msg.offset, time.monotonic())
+            )
+
+    async def wait(self, pred: Callable[[Any], bool], timeout: float = 15) -> Received:
+        deadline = time.monotonic() + timeout
+        seen = 0
+        while time.monotonic() < deadline:
+            for rec in self.records[seen:]:
+                if pred(rec.json()):
+                    return rec
+            seen = len(self.records)
+            await asyncio.sleep(0.02)
+        raise TimeoutError(f"no matching record on {self.topic} within {timeout} s")
+
+    def matching(self, pred: Callable[[Any], bool]) -> list[Any]:
+        return [r.json() for r in self.records if pred(r.json())]
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._consumer:
+            await self._consumer.stop()
+
+
+async def producer(bootstrap: str) -> AIOKafkaProducer:
+    prod = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=0, acks="all")
+    await prod.start()
+    return prod
