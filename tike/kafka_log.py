@@ -1,0 +1,55 @@
+"""Read a partition of a topic from a point in time up to its end.
+
+The end is the Fetch response's high watermark, which is right on every broker; the embedded
+Tansu broker answers ListOffsets(latest) and offset-for-time look-ups wrongly (docs/embedded.md),
+so a time look-up that finds nothing useful falls back to the beginning and records are
+filtered by their own timestamps.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+
+async def read_partition(
+    bootstrap: str,
+    topic: str,
+    partition: int,
+    since_ms: int,
+    fetch_wait_ms: int = 100,
+    timeout_s: float = 60.0,
+) -> list[tuple[bytes, int]]:
+    """Return ``(value, timestamp_ms)`` of the records at or after ``since_ms``."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        enable_auto_commit=False,
+        fetch_max_wait_ms=fetch_wait_ms,
+        auto_offset_reset="earliest",
+    )
+    await consumer.start()
+    tp = TopicPartition(topic, partition)
+    out: list[tuple[bytes, int]] = []
+    try:
+        consumer.assign([tp])
+        found = (await consumer.offsets_for_times({tp: since_ms})).get(tp)
+        if found is not None and found.timestamp >= since_ms:
+            consumer.seek(tp, found.offset)
+        else:
+            await consumer.seek_to_beginning(tp)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while True:
+            batch = await consumer.getmany(tp, timeout_ms=200)
+            for msg in batch.get(tp, []):
+                if msg.timestamp >= since_ms and msg.value is not None:
+                    out.append((msg.value, msg.timestamp))
+            highwater = consumer.highwater(tp)
+            if highwater is not None and await consumer.position(tp) >= highwater:
+                return out
+            if loop.time() > deadline:
+                raise TimeoutError(f"reading {topic}[{partition}] took over {timeout_s} s")
+    finally:
+        await consumer.stop()
