@@ -1,0 +1,155 @@
+"""`tike up` as a user runs it: one command, everything starts, Ctrl-C leaves nothing behind."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import orjson
+import pytest
+
+from tests.integration.harness import Collector, producer
+from tike import topics
+from tike.embedded import free_port
+from tike.examples import example
+
+
+def _children(pid: int) -> set[int]:
+    """All descendants of ``pid`` (from /proc)."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    found: set[int] = set()
+    frontier = {pid}
+    while frontier:
+        frontier = {p for p, pp in parents.items() if pp in frontier} - found
+        found |= frontier
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def _env(tmp: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TIKE_")}
+    env.update(
+        TIKE_EMBEDDED_KAFKA_PORT=str(free_port()),
+        TIKE_EMBEDDED_REDIS_PORT=str(free_port()),
+        TIKE_GATEWAY_PORT=str(free_port()),
+        TIKE_METRICS_PORT=str(free_port()),
+        TIKE_TOPIC_PARTITIONS="4",
+        TIKE_STATE_DIR=str(tmp / "state"),
+    )
+    return env
+
+
+def _start(tmp: Path, env: dict[str, str]) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "tike", "up", "--simulate"],
+        cwd=tmp,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def _wait_up(proc: subprocess.Popen[str], timeout: float = 60) -> str:
+    assert proc.stdout is not None
+    lines: list[str] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+        if "Stop with Ctrl-C" in line:
+            return "".join(lines)
+    raise AssertionError("tike up did not come up:\n" + "".join(lines))
+
+
+@pytest.fixture
+def up(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], dict[str, str]]]:
+    env = _env(tmp_path)
+    proc = _start(tmp_path, env)
+    yield proc, env
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait(10)
+
+
+def test_up_starts_everything_and_ctrl_c_leaves_no_orphans(up, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    proc, env = up
+    table = _wait_up(proc)
+    for name in ("broker", "redis", "worker", "gateway", "simulator"):
+        assert name in table
+    assert f"127.0.0.1:{env['TIKE_EMBEDDED_KAFKA_PORT']}" in table
+    assert f"http://127.0.0.1:{env['TIKE_GATEWAY_PORT']}" in table
+    with urllib.request.urlopen(f"http://127.0.0.1:{env['TIKE_GATEWAY_PORT']}/healthz", timeout=5) as r:
+        assert orjson.loads(r.read())["redis"] is True
+    bootstrap = f"127.0.0.1:{env['TIKE_EMBEDDED_KAFKA_PORT']}"
+
+    async def alarm_to_need() -> None:
+        needs = await Collector(bootstrap, topics.NEEDS).start()
+        prod = await producer(bootstrap)
+        alarm = example("safety_alarm")
+        await prod.send_and_wait(topics.ALARMS, alarm.model_dump_json().encode())
+        await needs.wait(lambda n: n["origin"]["event_id"] == alarm.event_id, timeout=30)
+        await prod.stop()
+        await needs.stop()
+
+    asyncio.run(alarm_to_need())
+    children = _children(proc.pid)
+    assert len(children) >= 5
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(40) == 0
+    deadline = time.monotonic() + 10
+    while any(_alive(p) for p in children) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not [p for p in children if _alive(p)], "orphans left behind"
+    assert (tmp_path / ".tike" / "logs" / "worker.log").is_file()
+
+
+def test_children_die_when_tike_up_is_killed(up) -> None:  # type: ignore[no-untyped-def]
+    proc, _ = up
+    _wait_up(proc)
+    children = _children(proc.pid)
+    proc.kill()
+    proc.wait(10)
+    deadline = time.monotonic() + 20
+    while any(_alive(p) for p in children) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not [p for p in children if _alive(p)], "orphans left behind"
+
+
+def test_taken_port_is_named_with_its_setting(tmp_path: Path) -> None:
+    env = _env(tmp_path)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        env["TIKE_GATEWAY_PORT"] = str(port)
+        result = subprocess.run(
+            [sys.executable, "-m", "tike", "up"], cwd=tmp_path, env=env,
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+    assert result.returncode == 2
+    assert f"port {port}" in result.stderr and "TIKE_GATEWAY_PORT" in result.stderr
