@@ -19,7 +19,9 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from tike.embedded import broker_command, free_port, spawn, wait_port
 
 
-async def fetch_wait(bootstrap: str, wait_ms: int, topic: str = "probe-wait", gap_s: float = 0.05) -> float:
+async def fetch_wait(
+    bootstrap: str, wait_ms: int, topic: str = "probe-wait", gap_s: float = 0.05
+) -> float:
     """Median produce-to-consume latency (ms) with a given fetch_max_wait_ms."""
     prod = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=0)
     cons = AIOKafkaConsumer(
@@ -66,13 +68,22 @@ async def offsets(bootstrap: str) -> None:
 async def main(bootstrap: str) -> None:
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
-    await admin.create_topics([NewTopic("probe-wait", 1, 1), NewTopic("probe-wait4", 4, 1), NewTopic("probe-offsets", 1, 1)])
+    await admin.create_topics(
+        [
+            NewTopic("probe-wait", 1, 1),
+            NewTopic("probe-wait4", 4, 1),
+            NewTopic("probe-offsets", 1, 1),
+        ]
+    )
     await admin.close()
     print("Fetch long poll (median produce->consume latency, ms):")
     for gap in (0.02, 0.05, 0.1, 0.3):
         for wait in (500, 100, 5):
             ms = await fetch_wait(bootstrap, wait, "probe-wait4", gap)
-            print(f"  idle {gap * 1000:>3.0f} ms before each send, fetch_max_wait_ms={wait:<4} -> {ms:.1f}")
+            print(
+                f"  idle {gap * 1000:>3.0f} ms before each send, "
+                f"fetch_max_wait_ms={wait:<4} -> {ms:.1f}"
+            )
     await offsets(bootstrap)
 
 

@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
+from simulators.population import Device, Team, make_devices, make_teams
 from tike import topics
 from tike.events import (
     AlarmStatus,
@@ -39,7 +40,6 @@ from tike.events import (
     Urgency,
 )
 from tike.regions import Region
-from simulators.population import Device, Team, make_devices, make_teams
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +133,7 @@ class BasicSimulator:
 
     def _heartbeat(self, d: Device, t: float) -> SafetyAlarm:
         return SafetyAlarm(
-            **self._base(self.start + timedelta(seconds=t)),  # type: ignore[arg-type]
+            **self._base(self.start + timedelta(seconds=t)),
             source="sim-scaip",
             controller_id=d.controller_id,
             device_id=d.device_id,
@@ -160,7 +160,7 @@ class BasicSimulator:
             weights=[10, 25, 20, 20, 8, 8, 8, 1],
         )[0]  # fmt: skip
         return SafetyAlarm(
-            **self._base(now),  # type: ignore[arg-type]
+            **self._base(now),
             source="sim-scaip",
             controller_id=d.controller_id,
             device_id=d.device_id,
@@ -169,8 +169,9 @@ class BasicSimulator:
             status_code=code,
             client=d.client,
             municipality=d.municipality.code,
-            location=Location(place=self.rng.choice(("kitchen", "bathroom", "bedroom")),
-                              lat=d.lat, lon=d.lon),  # fmt: skip
+            location=Location(
+                place=self.rng.choice(("kitchen", "bathroom", "bedroom")), lat=d.lat, lon=d.lon
+            ),
             client_flags=d.flags,
             age_band=d.age_band,
             operator_assessment=assessment,
@@ -180,18 +181,20 @@ class BasicSimulator:
         d = self.rng.choice(self.devices)
         origin = self.rng.choices(list(PickupPlace), weights=[55, 35, 10])[0]
         return TransportRequest(
-            **self._base(now),  # type: ignore[arg-type]
+            **self._base(now),
             source="sim-transport",
             request_id=f"sim-tr-{self.rng.getrandbits(48):012x}",
             pickup_place_type=origin,
-            pickup=Place(
-                municipality=d.municipality.code, location=Location(lat=d.lat, lon=d.lon)
-            ),
+            pickup=Place(municipality=d.municipality.code, location=Location(lat=d.lat, lon=d.lon)),
             destination_type=self.rng.choices(
-                [Destination.EMERGENCY_DEPARTMENT, Destination.HOSPITAL_WARD,
-                 Destination.HEALTH_CENTRE, Destination.HOME],
+                [
+                    Destination.EMERGENCY_DEPARTMENT,
+                    Destination.HOSPITAL_WARD,
+                    Destination.HEALTH_CENTRE,
+                    Destination.HOME,
+                ],
                 weights=[60, 20, 15, 5],
-            )[0],  # fmt: skip
+            )[0],
             pickup_window=TimeWindow(earliest=now, latest=now + timedelta(hours=2)),
             condition_category=self.rng.choice(list(ConditionCategory)),
             mobility=self.rng.choices(list(Mobility), weights=[30, 40, 30])[0],
@@ -205,9 +208,7 @@ class BasicSimulator:
         d = self.rng.choice(self.devices)
         call_id = f"sim-call-{self.rng.getrandbits(48):012x}"
         urgency = self.rng.choices(list(Urgency), weights=[1, 3, 20, 40, 36])[0]
-        disposition = self.rng.choices(
-            list(Disposition), weights=[35, 25, 15, 12, 10, 3]
-        )[0]
+        disposition = self.rng.choices(list(Disposition), weights=[35, 25, 15, 12, 10, 3])[0]
         symptom = self.rng.choice(list(SymptomCategory))
         common = {
             "source": "sim-116117",
@@ -240,7 +241,7 @@ class BasicSimulator:
         lat = tm.base.lat + self.rng.uniform(-0.05, 0.05)
         lon = tm.base.lon + self.rng.uniform(-0.1, 0.1)
         return TeamStatus(
-            **self._base(now),  # type: ignore[arg-type]
+            **self._base(now),
             source="sim-team-app",
             team_id=tm.team_id,
             team_type=tm.team_type,

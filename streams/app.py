@@ -18,7 +18,7 @@ from tike.settings import WorkerSettings
 log = logging.getLogger(__name__)
 
 
-class TikeApp(faust.App):  # type: ignore[misc]
+class TikeApp(faust.App):
     """A Faust app whose consumer fetch wait can be tuned (see streams/transport.py)."""
 
     tike_fetch_max_wait_ms: int | None = None

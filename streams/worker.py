@@ -46,7 +46,7 @@ def run(settings: WorkerSettings) -> int:
             return 2
     app = create_app(settings)
 
-    @app.task  # type: ignore[misc]
+    @app.task
     async def _mark_up() -> None:
         metrics.WORKER_UP.set(1)
         log.info("tike worker ready")

@@ -44,7 +44,6 @@ class CommonSettings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         "info", description="Log level."
     )
-    log_format: Literal["json", "text"] = Field("text", description="Log line format.")
 
     @model_validator(mode="after")
     def _refuse_placeholder_secret(self) -> CommonSettings:

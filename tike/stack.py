@@ -79,7 +79,9 @@ class Stack:
             self.rows.append(("kafka", bootstrap, "(external)"))
         else:
             bootstrap = f"127.0.0.1:{s.embedded_kafka_port}"
-            self._start("broker", broker_command(s.embedded_kafka_port), env, f"kafka://{bootstrap}")
+            self._start(
+                "broker", broker_command(s.embedded_kafka_port), env, f"kafka://{bootstrap}"
+            )
             env["TIKE_KAFKA_PROFILE"] = "embedded"
         env["TIKE_KAFKA_BOOTSTRAP"] = bootstrap
         if not self.external_kafka and not wait_port(s.embedded_kafka_port, 30):

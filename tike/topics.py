@@ -1,4 +1,4 @@
-"""The Kafka topics Tike uses: one registry for the worker, `tike topics`, compose and the README."""
+"""The Kafka topics Tike uses: one registry for the worker, `tike topics` and the README."""
 
 from __future__ import annotations
 

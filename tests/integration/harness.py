@@ -77,7 +77,9 @@ class Worker:
             return ""
 
     def metric(self, name: str, **labels: str) -> float:
-        want = name + ("{" + ",".join(f'{k}="{v}"' for k, v in labels.items()) + "}" if labels else "")
+        want = name + (
+            "{" + ",".join(f'{k}="{v}"' for k, v in labels.items()) + "}" if labels else ""
+        )
         for line in self.metrics().splitlines():
             if line.startswith(want + " "):
                 return float(line.split()[-1])

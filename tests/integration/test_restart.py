@@ -27,7 +27,9 @@ def _alarms() -> list[dict[str, object]]:
     return out
 
 
-async def test_sigkill_mid_stream_loses_no_need_and_repeats_none(broker: str, worker: Worker) -> None:
+async def test_sigkill_mid_stream_loses_no_need_and_repeats_none(
+    broker: str, worker: Worker
+) -> None:
     alarms = _alarms()
     ids = {a["event_id"] for a in alarms}
     needs = await Collector(broker, topics.NEEDS).start()
@@ -53,13 +55,21 @@ async def test_sigkill_mid_stream_loses_no_need_and_repeats_none(broker: str, wo
         await asyncio.to_thread(worker.start, 90)
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
-            got = {n["origin"]["event_id"] for n in needs.matching(lambda n: n["origin"]["event_id"] in ids)}
+            got = {
+                n["origin"]["event_id"]
+                for n in needs.matching(lambda n: n["origin"]["event_id"] in ids)
+            }
             if got == ids:
                 break
             await asyncio.sleep(0.2)
-        counts = Counter(n["need_id"] for n in needs.matching(lambda n: n["origin"]["event_id"] in ids))
+        counts = Counter(
+            n["need_id"] for n in needs.matching(lambda n: n["origin"]["event_id"] in ids)
+        )
         missing = ids - {n["origin"]["event_id"] for n in needs.matching(lambda n: True)}
-        print(f"needs before kill {done_before}/{TOTAL}; recovered in {time.monotonic() - started:.1f} s")
+        print(
+            f"needs before kill {done_before}/{TOTAL}; "
+            f"recovered in {time.monotonic() - started:.1f} s"
+        )
         assert not missing, f"{len(missing)} needs lost"
         repeated = {k: v for k, v in counts.items() if v > 1}
         assert not repeated, f"needs repeated: {repeated}"

@@ -103,7 +103,9 @@ def test_up_starts_everything_and_ctrl_c_leaves_no_orphans(up, tmp_path: Path) -
         assert name in table
     assert f"127.0.0.1:{env['TIKE_EMBEDDED_KAFKA_PORT']}" in table
     assert f"http://127.0.0.1:{env['TIKE_GATEWAY_PORT']}" in table
-    with urllib.request.urlopen(f"http://127.0.0.1:{env['TIKE_GATEWAY_PORT']}/healthz", timeout=5) as r:
+    with urllib.request.urlopen(
+        f"http://127.0.0.1:{env['TIKE_GATEWAY_PORT']}/healthz", timeout=5
+    ) as r:
         assert orjson.loads(r.read())["redis"] is True
     bootstrap = f"127.0.0.1:{env['TIKE_EMBEDDED_KAFKA_PORT']}"
 

@@ -12,7 +12,9 @@ REGION = load_registry().region("etela-pohjanmaa")
 
 def _run(seed: int, seconds: float) -> list[tuple[float, str, bytes]]:
     sim = BasicSimulator(REGION, seed=seed, rate=1.0, start=START)
-    return [(t, topic, e.model_dump_json().encode()) for t, (topic, _, e) in sim.events_until(seconds)]
+    return [
+        (t, topic, e.model_dump_json().encode()) for t, (topic, _, e) in sim.events_until(seconds)
+    ]
 
 
 def test_same_seed_same_events() -> None:
@@ -35,8 +37,12 @@ def test_rates_match_the_region() -> None:
 
 
 def test_every_generated_event_is_valid_and_synthetic() -> None:
-    kinds = {"tike.in.alarms": "safety_alarm", "tike.in.transports": "transport_request",
-             "tike.in.calls116117": "call_116117", "tike.in.team-status": "team_status"}  # fmt: skip
+    kinds = {
+        "tike.in.alarms": "safety_alarm",
+        "tike.in.transports": "transport_request",
+        "tike.in.calls116117": "call_116117",
+        "tike.in.team-status": "team_status",
+    }
     for _, topic, raw in _run(5, 1200):
         event = decode(raw, kinds[topic], 65536)
         assert isinstance(event, EventBase), event

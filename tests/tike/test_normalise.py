@@ -7,7 +7,14 @@ from tike.decode import Reason, Rejection
 from tike.events import AlarmStatus, Call116117, CallPhase, Disposition, SafetyAlarm, Urgency
 from tike.examples import example
 from tike.normalise import Emit, normalise
-from tike.records import CallActivity, DeviceObservation, NeedSource, Origin, TeamState, UnplannedNeed
+from tike.records import (
+    CallActivity,
+    DeviceObservation,
+    NeedSource,
+    Origin,
+    TeamState,
+    UnplannedNeed,
+)
 from tike.regions import load_registry
 
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
@@ -38,7 +45,9 @@ def test_help_alarm_becomes_need_keyed_by_region_and_device_observation() -> Non
 
 @pytest.mark.parametrize("status", ["heartbeat", "low_battery", "technical_fault"])
 def test_device_statuses_create_no_need(status: str) -> None:
-    alarm = SafetyAlarm.model_validate({**example("safety_alarm").model_dump(), "status_code": status})
+    alarm = SafetyAlarm.model_validate(
+        {**example("safety_alarm").model_dump(), "status_code": status}
+    )
     out = run(alarm)
     assert [e.topic for e in out] == [topics.DEVICE_OBSERVATIONS]
 

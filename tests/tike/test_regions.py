@@ -27,13 +27,16 @@ def test_a_county_is_added_as_data(tmp_path: Path) -> None:
 
 
 def test_a_municipality_in_two_regions_is_refused() -> None:
-    text = 'id: {id}\nname: {{fi: x}}\nmunicipalities:\n  - {{code: "743", fi: S, population: 1, lat: 1, lon: 1}}\n'
+    text = (
+        "id: {id}\nname: {{fi: x}}\nmunicipalities:\n"
+        '  - {{code: "743", fi: S, population: 1, lat: 1, lon: 1}}\n'
+    )
     with pytest.raises(RegionDataError, match="743"):
         build_registry([("a", text.format(id="a")), ("b", text.format(id="b"))])
 
 
 def test_malformed_region_names_its_file() -> None:
-    with pytest.raises(RegionDataError, match="bad.yaml"):
+    with pytest.raises(RegionDataError, match=r"bad\.yaml"):
         build_registry([("bad.yaml", "id: x\nmunicipalities: [{code: 1}]\n")])
 
 

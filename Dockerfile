@@ -1,0 +1,17 @@
+# One image for every Tike command: `tike worker`, `tike gateway`, `tike simulate`, ...
+FROM python:3.11-slim AS base
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+RUN useradd --create-home --uid 10001 tike
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY tike ./tike
+COPY streams ./streams
+COPY gateway ./gateway
+COPY rules ./rules
+COPY simulators ./simulators
+COPY ui_static ./ui_static
+RUN pip install --no-cache-dir . && mkdir -p /data && chown tike /data
+USER tike
+ENV TIKE_STATE_DIR=/data/state
+ENTRYPOINT ["tike"]
+CMD ["--help"]

@@ -1,0 +1,1 @@
+"""Routing rules: the engine and the rule files. Imports nothing from Faust."""
