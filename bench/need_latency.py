@@ -45,7 +45,7 @@ async def measure(bootstrap: str, events: int, idle_s: float) -> dict[str, objec
     prod = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=0, acks="all")
     await prod.start()
     try:
-        await _one(prod, needs)  # warm-up: partitions loaded, connections open
+        first = await _one(prod, needs)  # also warms up: partitions loaded, connections open
         paced = []
         for _ in range(events):
             paced.append(await _one(prod, needs))
@@ -65,6 +65,7 @@ async def measure(bootstrap: str, events: int, idle_s: float) -> dict[str, objec
             "max": round(max(paced), 1),
         },
         "first_after_idle": {"idle_s": idle_s, "latency_ms": round(after_idle, 1)},
+        "first_after_ready_ms": round(first, 1),
     }
 
 
@@ -91,6 +92,7 @@ def main() -> None:
                 TIKE_STATE_DIR=str(Path(tmp) / "state"),
                 TIKE_LOG_LEVEL="warning",
             )
+            spawned = time.monotonic()
             worker = spawn("worker", tike_command("worker"), env=env, log=log)
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline:
@@ -101,7 +103,9 @@ def main() -> None:
                 except OSError:
                     pass
                 time.sleep(0.2)
+            ready_s = time.monotonic() - spawned
             result = asyncio.run(measure(bootstrap, args.events, args.idle))
+            result["worker_ready_s"] = round(ready_s, 1)
             print(json.dumps(result, indent=2))
         finally:
             if worker is not None:

@@ -131,19 +131,28 @@ class BasicSimulator:
     def _base(self, at: datetime) -> dict[str, object]:
         return {"event_id": self._id(), "occurred_at": at, "synthetic": True}
 
-    def _heartbeat(self, d: Device, t: float) -> SafetyAlarm:
-        return SafetyAlarm(
-            **self._base(self.start + timedelta(seconds=t)),
-            source="sim-scaip",
-            controller_id=d.controller_id,
-            device_id=d.device_id,
-            device_type=d.device_type,
-            device_component="base",
-            status_code=AlarmStatus.HEARTBEAT,
-            client=d.client,
-            municipality=d.municipality.code,
-            location=Location(lat=d.lat, lon=d.lon),
+    def _device_event(
+        self, d: Device, at: datetime, code: AlarmStatus, component: str, **extra: object
+    ) -> SafetyAlarm:
+        return SafetyAlarm.model_validate(
+            {
+                **self._base(at),
+                "source": "sim-scaip",
+                "controller_id": d.controller_id,
+                "device_id": d.device_id,
+                "device_type": d.device_type,
+                "device_component": component,
+                "status_code": code,
+                "client": d.client,
+                "municipality": d.municipality.code,
+                "location": Location(lat=d.lat, lon=d.lon),
+                **extra,
+            }
         )
+
+    def _heartbeat(self, d: Device, t: float) -> SafetyAlarm:
+        at = self.start + timedelta(seconds=t)
+        return self._device_event(d, at, AlarmStatus.HEARTBEAT, "base")
 
     def _alarm(self, now: datetime) -> SafetyAlarm:
         d = self.rng.choice(self.devices)
@@ -159,19 +168,13 @@ class BasicSimulator:
              OperatorAssessment.UNCONSCIOUS],
             weights=[10, 25, 20, 20, 8, 8, 8, 1],
         )[0]  # fmt: skip
-        return SafetyAlarm(
-            **self._base(now),
-            source="sim-scaip",
-            controller_id=d.controller_id,
-            device_id=d.device_id,
-            device_type=d.device_type,
-            device_component="button1",
-            status_code=code,
-            client=d.client,
-            municipality=d.municipality.code,
-            location=Location(
-                place=self.rng.choice(("kitchen", "bathroom", "bedroom")), lat=d.lat, lon=d.lon
-            ),
+        place = self.rng.choice(("kitchen", "bathroom", "bedroom"))
+        return self._device_event(
+            d,
+            now,
+            code,
+            "button1",
+            location=Location(place=place, lat=d.lat, lon=d.lon),
             client_flags=d.flags,
             age_band=d.age_band,
             operator_assessment=assessment,
