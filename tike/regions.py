@@ -39,7 +39,7 @@ class Region:
         return sum(m.population for m in self.municipalities)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class Registry:
     regions: dict[str, Region]
     municipalities: dict[str, Municipality]

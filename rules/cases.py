@@ -1,0 +1,75 @@
+"""Rule test cases: example needs with their expected routes, kept in YAML beside the rules
+(``<ruleset>.tests.yaml``). ``tike rules test FILE`` runs them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import yaml
+
+from rules.engine import Router
+
+EXPECT_KEYS = {"rule", "service", "priority", "sla_minutes", "guard"}
+
+
+@dataclass(frozen=True, slots=True)
+class CaseResult:
+    name: str
+    passed: bool
+    expected: dict[str, Any]
+    got: dict[str, Any]
+
+    def __str__(self) -> str:
+        mark = "ok  " if self.passed else "FAIL"
+        detail = "" if self.passed else f"\n      expected {self.expected}\n      got      {self.got}"
+        return f"{mark} {self.name}{detail}"
+
+
+def cases_path(ruleset_path: Path) -> Path:
+    return ruleset_path.with_name(ruleset_path.name.removesuffix(".yaml") + ".tests.yaml")
+
+
+def build_need(router: Router, spec: dict[str, Any], index: int) -> dict[str, Any]:
+    """A need from a case's short form: region from the municipality, local time ``at``."""
+    need = dict(spec)
+    at = need.pop("at", "2026-11-23T12:00")
+    muni = router.registry.municipality(str(need.get("municipality", "743")))
+    if muni is None:
+        raise ValueError(f"case {index}: unknown municipality {need.get('municipality')!r}")
+    need.setdefault("municipality", muni.code)
+    need.setdefault("region", muni.region)
+    zone = ZoneInfo(router.registry.region(muni.region).timezone)
+    local = datetime.fromisoformat(str(at))
+    need["occurred_at"] = (local if local.tzinfo else local.replace(tzinfo=zone)).isoformat()
+    need.setdefault("need_id", f"case-{index}")
+    return need
+
+
+def run_cases(router: Router, path: Path) -> list[CaseResult]:
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    cases = data.get("cases")
+    if not isinstance(cases, list) or not cases:
+        raise ValueError(f"{path}: expected a non-empty 'cases' list")
+    results = []
+    for i, case in enumerate(cases, 1):
+        if not isinstance(case, dict) or not isinstance(case.get("need"), dict):
+            raise ValueError(f"{path}: case {i} needs a 'need' mapping")
+        expected = dict(case.get("expect") or {})
+        unknown = set(expected) - EXPECT_KEYS
+        if not expected or unknown:
+            raise ValueError(f"{path}: case {i}: 'expect' takes {sorted(EXPECT_KEYS)}")
+        choice = router.choose_route(build_need(router, case["need"], i))
+        got_all = {
+            "rule": choice.rule_id,
+            "service": choice.service,
+            "priority": choice.route.priority.value,
+            "sla_minutes": choice.route.sla_minutes,
+            "guard": choice.guard_reason is not None,
+        }
+        got = {k: got_all[k] for k in expected}
+        results.append(CaseResult(str(case.get("name", f"case {i}")), got == expected, expected, got))
+    return results
