@@ -25,7 +25,9 @@ class CaseResult:
 
     def __str__(self) -> str:
         mark = "ok  " if self.passed else "FAIL"
-        detail = "" if self.passed else f"\n      expected {self.expected}\n      got      {self.got}"
+        detail = (
+            "" if self.passed else f"\n      expected {self.expected}\n      got      {self.got}"
+        )
         return f"{mark} {self.name}{detail}"
 
 
@@ -71,5 +73,7 @@ def run_cases(router: Router, path: Path) -> list[CaseResult]:
             "guard": choice.guard_reason is not None,
         }
         got = {k: got_all[k] for k in expected}
-        results.append(CaseResult(str(case.get("name", f"case {i}")), got == expected, expected, got))
+        results.append(
+            CaseResult(str(case.get("name", f"case {i}")), got == expected, expected, got)
+        )
     return results

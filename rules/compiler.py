@@ -82,7 +82,9 @@ def generate_source(ruleset: Ruleset, used: list[str]) -> str:
     var = {name: f"f{i}" for i, name in enumerate(used)}
     lines = ["def first_match(v):"]
     if used:
-        lines.append("    " + ", ".join(var[n] for n in used) + (", = v" if len(used) == 1 else " = v"))
+        lines.append(
+            "    " + ", ".join(var[n] for n in used) + (", = v" if len(used) == 1 else " = v")
+        )
     for index, rule in enumerate(ruleset.rules):
         parts = []
         if rule.when:
@@ -112,7 +114,7 @@ class Compiled:
         self._features = [feature_fn(fields[name], self.clock) for name in used]
         self.source = generate_source(ruleset, used)
         namespace: dict[str, Any] = {"__builtins__": {}}
-        exec(compile(self.source, f"<ruleset {ruleset.label}>", "exec"), namespace)  # noqa: S102
+        exec(compile(self.source, f"<ruleset {ruleset.label}>", "exec"), namespace)
         self.first_match: Callable[[tuple[int, ...]], int] = namespace["first_match"]
 
     def features(self, need: Mapping[str, Any]) -> tuple[int, ...]:

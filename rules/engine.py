@@ -80,7 +80,9 @@ class Router:
     def choose_route(self, need: Mapping[str, Any]) -> RouteChoice:
         hit = life_threatening(need)
         if hit is not None:
-            matched = (MatchedCondition(field=hit.field, condition="life-threatening", value=hit.value),)
+            matched = (
+                MatchedCondition(field=hit.field, condition="life-threatening", value=hit.value),
+            )
             return RouteChoice("safety-guard", hit.reason, GUARD_ROUTE, matched)
         index = self.compiled.match(need)
         if index < 0:

@@ -132,9 +132,15 @@ def select_team(
         if not c.eligible:
             explained.append(c)
         elif c is best:
-            explained.append(_with_reason(c, f"won: lowest score {c.score} (ETA {c.eta_minutes} min, load {c.load})"))
+            explained.append(
+                _with_reason(
+                    c, f"won: lowest score {c.score} (ETA {c.eta_minutes} min, load {c.load})"
+                )
+            )
         else:
-            explained.append(_with_reason(c, f"lost: score {c.score} vs {best.score} of {best.team_id}"))
+            explained.append(
+                _with_reason(c, f"lost: score {c.score} vs {best.score} of {best.team_id}")
+            )
     winner = next(c for c in explained if c.team_id == best.team_id)
     return winner, explained
 

@@ -16,6 +16,7 @@ from tike.events import (
     AgeBand,
     ClientFlag,
     ConditionCategory,
+    Destination,
     DeviceType,
     Disposition,
     InfectionStatus,
@@ -25,7 +26,6 @@ from tike.events import (
     SymptomCategory,
     TeamType,
     Urgency,
-    Destination,
 )
 from tike.records import NeedSource
 from tike.regions import Registry

@@ -7,7 +7,7 @@ from typing import Any
 
 import faust
 
-from streams import dedup, devices, ingest
+from streams import dedup, devices, ingest, routing
 from streams.context import StreamContext
 from streams.errors import ErrorPolicy, deadletter_policy
 from streams.transport import Transport
@@ -79,4 +79,5 @@ def create_app(settings: WorkerSettings, on_error: ErrorPolicy | None = None) ->
     ingest.register(ctx)
     dedup.register(ctx)
     devices.register(ctx)
+    routing.register(ctx)
     return app

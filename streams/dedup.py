@@ -48,7 +48,7 @@ def register(ctx: StreamContext) -> None:
             since_ms,
             fetch_wait_ms=settings.fetch_wait_ms,
         )
-        seen.load(partition, ((str(orjson.loads(v)["need_id"]), ts / 1000) for v, ts in records))
+        seen.load(partition, ((str(orjson.loads(v)["need_id"]), ts / 1000) for v, ts, _ in records))
         log.info(
             "needs partition %d: %d published ids loaded in %.2f s",
             partition,

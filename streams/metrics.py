@@ -19,3 +19,13 @@ INGEST_SECONDS = Histogram(
     buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05),
 )
 WORKER_UP = Gauge("tike_worker_up", "1 while the worker's agents run.")
+DECISIONS = Counter(
+    "tike_decisions_total", "Routing decisions, per chosen service and rule.", ["service", "rule"]
+)
+DECISION_SECONDS = Histogram(
+    "tike_decision_seconds",
+    "Time to route one need (guard, rules, team selection).",
+    buckets=(0.00002, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.01),
+)
+RULESETS_REFUSED = Counter("tike_rulesets_refused_total", "Ruleset activations refused.")
+RULESET_INFO = Gauge("tike_ruleset_info", "The ruleset in force (value 1).", ["ruleset"])

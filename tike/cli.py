@@ -148,6 +148,9 @@ def build_parser() -> argparse.ArgumentParser:
     add("settings", cmd_settings, "Print the table of TIKE_ settings (Markdown).")
     p = add("topics", cmd_topics, "Print the topic table, or create the topics.")
     p.add_argument("--create", action="store_true", help="create missing topics in Kafka")
+    from tike.rules_cli import add_parser
+
+    add_parser(sub)
     return parser
 
 

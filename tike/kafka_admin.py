@@ -46,7 +46,7 @@ async def ensure_topics(bootstrap: str, partitions: int, replication: int = 1) -
         new = [
             NewTopic(
                 name=t.name,
-                num_partitions=partitions,
+                num_partitions=t.partitions or partitions,
                 replication_factor=replication,
                 topic_configs=dict(t.configs),
             )

@@ -20,8 +20,8 @@ async def read_partition(
     since_ms: int,
     fetch_wait_ms: int = 100,
     timeout_s: float = 60.0,
-) -> list[tuple[bytes, int]]:
-    """Return ``(value, timestamp_ms)`` of the records at or after ``since_ms``."""
+) -> list[tuple[bytes, int, int]]:
+    """Return ``(value, timestamp_ms, offset)`` of the records at or after ``since_ms``."""
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap,
         group_id=None,
@@ -31,7 +31,7 @@ async def read_partition(
     )
     await consumer.start()
     tp = TopicPartition(topic, partition)
-    out: list[tuple[bytes, int]] = []
+    out: list[tuple[bytes, int, int]] = []
     try:
         consumer.assign([tp])
         found = (await consumer.offsets_for_times({tp: since_ms})).get(tp)
@@ -45,11 +45,22 @@ async def read_partition(
             batch = await consumer.getmany(tp, timeout_ms=200)
             for msg in batch.get(tp, []):
                 if msg.timestamp >= since_ms and msg.value is not None:
-                    out.append((msg.value, msg.timestamp))
+                    out.append((msg.value, msg.timestamp, msg.offset))
             highwater = consumer.highwater(tp)
             if highwater is not None and await consumer.position(tp) >= highwater:
                 return out
             if loop.time() > deadline:
                 raise TimeoutError(f"reading {topic}[{partition}] took over {timeout_s} s")
+    finally:
+        await consumer.stop()
+
+
+async def partitions_of(bootstrap: str, topic: str) -> list[int]:
+    """The partition numbers of ``topic`` (empty if it does not exist)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
+    await consumer.start()
+    try:
+        await consumer.topics()
+        return sorted(consumer.partitions_for_topic(topic) or ())
     finally:
         await consumer.stop()

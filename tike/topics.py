@@ -12,8 +12,9 @@ class TopicSpec:
     value: str
     role: str
     compacted: bool = False
-    #: Partitions as a multiple of the configured partition count (inputs may differ).
     configs: dict[str, str] = field(default_factory=dict)
+    #: A fixed partition count; None means TIKE_TOPIC_PARTITIONS.
+    partitions: int | None = None
 
 
 ALARMS = "tike.in.alarms"
@@ -27,6 +28,8 @@ TEAM_STATE = "tike.team-state"
 DEVICE_OBSERVATIONS = "tike.devices.observations"
 DEVICE_HEALTH = "tike.devices"
 DEADLETTER = "tike.deadletter"
+DECISIONS = "tike.decisions"
+RULES = "tike.rules"
 
 TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec(ALARMS, "device id (any key accepted)", "SafetyAlarm JSON", "input"),
@@ -46,6 +49,16 @@ TOPICS: tuple[TopicSpec, ...] = (
         compacted=True,
         configs={"cleanup.policy": "compact"},
     ),
+    TopicSpec(DECISIONS, "region id", "Decision JSON: route, team and explanation", "output"),
+    TopicSpec(
+        RULES,
+        "ruleset name@version",
+        "RulesetActivation JSON; the newest valid record is in force",
+        "control",
+        compacted=True,
+        configs={"cleanup.policy": "compact"},
+        partitions=1,
+    ),
     TopicSpec(DEADLETTER, "source topic", "DeadLetter JSON with the original bytes", "output"),
 )
 
@@ -57,5 +70,7 @@ def topics_table() -> str:
     lines = ["| Topic | Key (partitioning) | Value | Role |", "|---|---|---|---|"]
     for t in TOPICS:
         role = t.role + (", compacted" if t.compacted else "")
+        if t.partitions is not None:
+            role += f", {t.partitions} partition"
         lines.append(f"| `{t.name}` | {t.key} | {t.value} | {role} |")
     return "\n".join(lines) + "\n"
