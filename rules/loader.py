@@ -69,12 +69,45 @@ class _Ctx:
         )
 
 
+def _rule_of_nodes(root: Node) -> dict[int, str]:
+    """Node id -> the id of the rule it belongs to, so early errors can name the rule."""
+    out: dict[int, str] = {}
+    if not isinstance(root, MappingNode):
+        return out
+    for key, value in root.value:
+        if getattr(key, "value", None) != "rules" or not isinstance(value, SequenceNode):
+            continue
+        for rule in value.value:
+            if not isinstance(rule, MappingNode):
+                continue
+            rid = next(
+                (str(v.value) for k, v in rule.value
+                 if getattr(k, "value", None) == "id" and isinstance(v, ScalarNode)),
+                None,
+            )  # fmt: skip
+            if rid is None:
+                continue
+            stack: list[Node] = [rule]
+            while stack and len(out) < 1_000_000:
+                n = stack.pop()
+                if id(n) in out:
+                    continue
+                out[id(n)] = rid
+                if isinstance(n, MappingNode):
+                    stack.extend(x for pair in n.value for x in pair)
+                elif isinstance(n, SequenceNode):
+                    stack.extend(n.value)
+    return out
+
+
 def _check_tree(node: Node, ctx: _Ctx, seen: set[int]) -> bool:
     """Refuse tags, anchors/aliases (a node reached twice) and over-deep nesting."""
+    rule_of = _rule_of_nodes(node)
     stack = [(node, 0)]
     ok = True
     while stack:
         n, depth = stack.pop()
+        ctx.rule_id = rule_of.get(id(n))
         if id(n) in seen:
             ctx.error(n, "anchors and aliases are not allowed")
             return False
@@ -89,6 +122,7 @@ def _check_tree(node: Node, ctx: _Ctx, seen: set[int]) -> bool:
             stack.extend((v, depth + 1) for pair in n.value for v in pair)
         elif isinstance(n, SequenceNode):
             stack.extend((v, depth + 1) for v in n.value)
+    ctx.rule_id = None
     return ok
 
 

@@ -62,7 +62,7 @@ def test_malicious_or_broken_conditions_are_refused(
 ) -> None:
     err = refused(parse, f"  - id: a\n    when: {snippet}\n" + ROUTE)
     assert any(message in e.message for e in err.errors), err
-    assert all(e.line >= 4 for e in err.errors)
+    assert all(e.line >= 4 and e.rule_id == "a" for e in err.errors), err
 
 
 def test_anchors_and_aliases_are_refused(parse: Callable[[str], Ruleset]) -> None:
