@@ -12,6 +12,6 @@ COPY simulators ./simulators
 COPY ui_static ./ui_static
 RUN pip install --no-cache-dir . && mkdir -p /data && chown tike /data
 USER tike
-ENV TIKE_STATE_DIR=/data/state
+ENV TIKE_STATE_DIR=/data/state TIKE_UI_DIR=/app/ui_static
 ENTRYPOINT ["tike"]
 CMD ["--help"]

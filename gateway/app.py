@@ -56,8 +56,9 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         body = {"status": "ok" if ok else "degraded", "version": __version__, **checks}
         return JSONResponse(body, status_code=200 if ok else 503)
 
-    if UI_DIR.is_dir():
-        app.mount("/", StaticFiles(directory=UI_DIR, html=True), name="ui")
+    ui_dir = settings.ui_dir or UI_DIR
+    if ui_dir.is_dir():
+        app.mount("/", StaticFiles(directory=ui_dir, html=True), name="ui")
     return app
 
 

@@ -71,3 +71,10 @@ def test_dockerfile_copies_every_package_and_runs_tike() -> None:
         assert f"COPY {package} ./{package}" in dockerfile
     assert 'ENTRYPOINT ["tike"]' in dockerfile
     assert re.search(r"^USER (?!root)", dockerfile, re.M), "image must not run as root"
+
+
+def test_dockerfile_points_the_gateway_at_the_copied_ui() -> None:
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    env = re.search(r"^ENV .*TIKE_UI_DIR=(\S+)", dockerfile, re.M)
+    assert env is not None, "the installed gateway cannot find ui_static/ without TIKE_UI_DIR"
+    assert f"COPY ui_static {env.group(1).removeprefix('/app/')}" in dockerfile.replace("./", "")

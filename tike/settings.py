@@ -120,6 +120,9 @@ class GatewaySettings(CommonSettings):
 
     gateway_host: str = Field("127.0.0.1", description="Gateway bind address.")
     gateway_port: int = Field(8000, ge=1, le=65535, description="Gateway port.")
+    ui_dir: Path | None = Field(
+        None, description="Directory of the web UI; empty means `ui_static/` of the checkout."
+    )
 
 
 class SimulatorSettings(CommonSettings):
