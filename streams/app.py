@@ -7,10 +7,11 @@ from typing import Any
 
 import faust
 
-from streams import dedup, devices, ingest, routing
+from streams import dedup, devices, ingest, routing, situation
 from streams.context import StreamContext
 from streams.errors import ErrorPolicy, deadletter_policy
 from streams.transport import Transport
+from streams.watchdog import Watchdog
 from tike import topics
 from tike.regions import load_registry
 from tike.settings import WorkerSettings
@@ -22,6 +23,7 @@ class TikeApp(faust.App):
     """A Faust app whose consumer fetch wait can be tuned (see streams/transport.py)."""
 
     tike_fetch_max_wait_ms: int | None = None
+    watchdog: Watchdog
 
     def _new_transport(self) -> Any:
         return Transport(self.conf.broker_consumer, self)
@@ -70,6 +72,7 @@ def create_app(settings: WorkerSettings, on_error: ErrorPolicy | None = None) ->
     """Build the worker app. ``on_error`` replaces the dead-letter policy (a hook)."""
     app = TikeApp(settings.app_id, **faust_settings(settings))
     app.tike_fetch_max_wait_ms = settings.fetch_wait_ms
+    app.watchdog = Watchdog(settings.watchdog_stall_s)
     ctx = StreamContext(app=app, settings=settings, registry=load_registry(settings.regions_dir))
 
     async def send_deadletter(key: bytes, value: bytes) -> None:
@@ -79,5 +82,6 @@ def create_app(settings: WorkerSettings, on_error: ErrorPolicy | None = None) ->
     ingest.register(ctx)
     dedup.register(ctx)
     devices.register(ctx)
-    routing.register(ctx)
+    follower = routing.register(ctx)
+    situation.register(ctx, follower, app.watchdog)
     return app

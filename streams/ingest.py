@@ -23,6 +23,8 @@ INPUTS: dict[str, str] = {
     "transport_request": topics.TRANSPORTS,
     "call_116117": topics.CALLS_116117,
     "team_status": topics.TEAM_STATUS,
+    "team_event": topics.TEAM_EVENTS,
+    "control_action": topics.CONTROL,
 }
 
 

@@ -29,3 +29,20 @@ DECISION_SECONDS = Histogram(
 )
 RULESETS_REFUSED = Counter("tike_rulesets_refused_total", "Ruleset activations refused.")
 RULESET_INFO = Gauge("tike_ruleset_info", "The ruleset in force (value 1).", ["ruleset"])
+CONSUMER_LAG = Gauge(
+    "tike_consumer_lag",
+    "Records waiting per input partition (fetch high watermark minus next offset).",
+    ["topic", "partition"],
+)
+JOURNAL_RECORDS = Counter("tike_journal_records_total", "Situation journal records written.")
+REDELIVERED = Counter(
+    "tike_redelivered_total", "Inputs skipped because the journal already holds them.", ["topic"]
+)
+REFUSED_ACTIONS = Counter(
+    "tike_refused_actions_total", "Team actions refused (illegal, not the owner, unknown)."
+)
+REBUILD_SECONDS = Histogram(
+    "tike_situation_rebuild_seconds",
+    "Time to rebuild a partition's situation from snapshot and journal.",
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)

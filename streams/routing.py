@@ -1,28 +1,22 @@
-"""Routing agents: keep team state, follow ``tike.rules``, and decide each need.
-
-The ruleset in force is whatever the newest valid record of ``tike.rules`` says (the shipped
-default until one exists). Each worker reads that topic to its end before it routes anything,
-so after a restart it never routes with a stale ruleset. When a new ruleset takes over, the
-worker logs the first ``tike.needs`` offset it decided with it in each partition; every
-decision also carries its ruleset and its need's partition and offset.
+"""Follow ``tike.rules``: the ruleset in force is its newest valid record (the shipped
+default until one exists). Each worker reads the topic to its end before it routes anything,
+so after a restart it never routes with a stale ruleset. The situation agent logs the first
+``tike.needs`` offset each ruleset decides in each partition, and every decision names its
+ruleset and its need's partition and offset.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import time
-from datetime import UTC, datetime
 from typing import Any
 
-import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from rules.activation import Applied, apply
 from rules.engine import Router
 from streams import metrics
-from streams.context import StreamContext, encode
+from streams.context import StreamContext
 from streams.errors import RawRecord
 from tike import topics
 from tike.decode import Reason, Rejection
@@ -96,14 +90,7 @@ class RulesFollower:
 
 
 def register(ctx: StreamContext) -> RulesFollower:
-    app = ctx.app
-    teams = app.Table(
-        "tike-teams",
-        default=None,
-        partitions=ctx.settings.topic_partitions,
-        key_type=str,
-        help="team id -> latest TeamState (region partitions)",
-    )
+    """Follow ``tike.rules`` in a background task; the situation agent routes with it."""
     follower = RulesFollower(ctx)
 
     async def follow_rules() -> None:
@@ -116,54 +103,5 @@ def register(ctx: StreamContext) -> RulesFollower:
                 log.exception("following tike.rules failed; retrying in 2 s")
                 await asyncio.sleep(2)
 
-    app.task(follow_rules)
-
-    async def team_state(stream: Any) -> None:
-        async for event in stream.events():
-            metrics.EVENTS_IN.labels(topics.TEAM_STATE).inc()
-            with contextlib.suppress(orjson.JSONDecodeError, KeyError, TypeError):
-                state = orjson.loads(event.message.value)
-                previous = teams.get(state["team_id"])
-                if previous is None or previous["reported_at"] <= state["reported_at"]:
-                    teams[state["team_id"]] = state
-
-    app.agent(ctx.topic(topics.TEAM_STATE), name="tike.teams")(team_state)
-    in_force: dict[int, str] = {}
-
-    async def route(stream: Any) -> None:
-        async for event in stream.events():
-            msg = event.message
-            metrics.EVENTS_IN.labels(topics.NEEDS).inc()
-            await follower.ready.wait()
-            router = follower.router
-            label = router.ruleset.label
-            if in_force.get(msg.partition) != label:
-                in_force[msg.partition] = label
-                log.info(
-                    "ruleset %s decides from tike.needs[%d]@%d", label, msg.partition, msg.offset
-                )
-            started = time.perf_counter()
-            try:
-                need = orjson.loads(msg.value)
-                region = need["region"]
-                local = [t for t in teams.values() if t and t.get("region") == region]
-                decision = router.decide(
-                    need, local, datetime.now(UTC), partition=msg.partition, offset=msg.offset
-                )
-            except Exception as exc:  # a bad record or a bug must not stop routing
-                log.exception("cannot route tike.needs[%d]@%d", msg.partition, msg.offset)
-                assert ctx.on_error is not None
-                record = RawRecord(topics.NEEDS, msg.partition, msg.offset, msg.key, msg.value)
-                await ctx.on_error(
-                    record,
-                    Rejection(Reason.INTERNAL_ERROR, f"routing: {type(exc).__name__}: {exc}"),
-                )
-                continue
-            metrics.DECISION_SECONDS.observe(time.perf_counter() - started)
-            metrics.DECISIONS.labels(
-                decision.service or "control_room", decision.rule_id or "none"
-            ).inc()
-            await ctx.send(topics.DECISIONS, msg.key, encode(decision))
-
-    app.agent(ctx.topic(topics.NEEDS), name="tike.route")(route)
+    ctx.app.task(follow_rules)
     return follower

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
+from typing import Any
 
 import faust
 from prometheus_client import start_http_server
@@ -49,11 +50,21 @@ def run(settings: WorkerSettings) -> int:
     @app.task
     async def _mark_up() -> None:
         metrics.WORKER_UP.set(1)
+        app.watchdog.beat()
+        app.watchdog.start_thread()
         log.info("tike worker ready")
 
+    def _stopping(sender: Any, *args: Any, **kwargs: Any) -> None:
+        app_watchdog.stopping = True
+
+    app.on_before_shutdown.connect(_stopping)  # type: ignore[arg-type]
+
+    app_watchdog = app.watchdog
     worker = faust.Worker(app, loglevel=settings.log_level, loop=loop)
     try:
         worker.execute_from_commandline()
     except SystemExit as exc:
         return int(exc.code or 0)
+    finally:
+        app_watchdog.stopping = True
     return 0

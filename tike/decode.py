@@ -23,6 +23,7 @@ class Reason(StrEnum):
     UNSUPPORTED_VERSION = "unsupported_version"
     INVALID_FIELDS = "invalid_fields"
     UNKNOWN_MUNICIPALITY = "unknown_municipality"
+    UNKNOWN_REGION = "unknown_region"
     INTERNAL_ERROR = "internal_error"
 
 

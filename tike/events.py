@@ -352,7 +352,74 @@ class TeamStatus(EventBase):
     )
 
 
-InputEvent = SafetyAlarm | TransportRequest | Call116117 | TeamStatus
+# --- tike.in.team-events -------------------------------------------------------------------
+
+
+class TeamAction(StrEnum):
+    """What a mobile team does with a dispatch (FHIR Task transitions)."""
+
+    RECEIVED = "received"  # delivery receipt from the team's device
+    ACCEPT = "accept"
+    DECLINE = "decline"
+    EN_ROUTE = "en_route"
+    ON_SITE = "on_site"
+    COMPLETE = "complete"
+    FAIL = "fail"
+
+
+class Outcome(StrEnum):
+    """How a need ended, for the region's KPIs."""
+
+    RESOLVED_AT_HOME = "resolved_at_home"
+    URGENT_CLINIC = "urgent_clinic"
+    EMERGENCY_DEPARTMENT = "emergency_department"
+    AMBULANCE = "ambulance"
+    NO_NEED = "no_need"
+
+
+class TeamEvent(EventBase):
+    """A mobile team's action on a dispatch offered to it."""
+
+    kind: Literal["team_event"] = "team_event"
+    team_id: Ident
+    dispatch_id: Ident
+    region: Ident = Field(description="The region of the dispatch (echoed from the offer).")
+    action: TeamAction
+    outcome: Outcome | None = Field(None, description="With `complete`: how the need ended.")
+    reason: ShortText | None = Field(None, description="With `decline` or `fail`.")
+    location: Location = Field(default_factory=Location)
+
+
+# --- tike.in.control ------------------------------------------------------------------------
+
+
+class ControlCommand(StrEnum):
+    REASSIGN = "reassign"
+    CLOSE = "close"
+    ACKNOWLEDGE = "acknowledge"
+
+
+class ControlAction(EventBase):
+    """A control-room action on a need: reassign it to a team, close it, or acknowledge its
+    alert. Every action names who did it and why."""
+
+    kind: Literal["control_action"] = "control_action"
+    region: Ident
+    need_id: Ident
+    command: ControlCommand
+    actor: Ident = Field(description="Who acted (a control-room user id).")
+    reason: ShortText = Field(description="Why; kept in the need's timeline and the audit log.")
+    team_id: Ident | None = Field(None, description="With `reassign`: the new team.")
+    outcome: Outcome | None = Field(None, description="With `close`: how the need ended.")
+
+    @model_validator(mode="after")
+    def _arguments(self) -> ControlAction:
+        if self.command is ControlCommand.REASSIGN and self.team_id is None:
+            raise ValueError("reassign needs team_id")
+        return self
+
+
+InputEvent = SafetyAlarm | TransportRequest | Call116117 | TeamStatus | TeamEvent | ControlAction
 
 #: Input topic kind -> model. The ``kind`` field of a record must match its topic.
 KINDS: dict[str, type[EventBase]] = {
@@ -360,6 +427,8 @@ KINDS: dict[str, type[EventBase]] = {
     "transport_request": TransportRequest,
     "call_116117": Call116117,
     "team_status": TeamStatus,
+    "team_event": TeamEvent,
+    "control_action": ControlAction,
 }
 
 

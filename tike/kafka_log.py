@@ -20,6 +20,7 @@ async def read_partition(
     since_ms: int,
     fetch_wait_ms: int = 100,
     timeout_s: float = 60.0,
+    start_offset: int | None = None,
 ) -> list[tuple[bytes, int, int]]:
     """Return ``(value, timestamp_ms, offset)`` of the records at or after ``since_ms``."""
     consumer = AIOKafkaConsumer(
@@ -34,8 +35,12 @@ async def read_partition(
     out: list[tuple[bytes, int, int]] = []
     try:
         consumer.assign([tp])
-        found = (await consumer.offsets_for_times({tp: since_ms})).get(tp)
-        if found is not None and found.timestamp >= since_ms:
+        found = None
+        if start_offset is None and since_ms > 0:
+            found = (await consumer.offsets_for_times({tp: since_ms})).get(tp)
+        if start_offset is not None:
+            consumer.seek(tp, start_offset)
+        elif found is not None and found.timestamp >= since_ms:
             consumer.seek(tp, found.offset)
         else:
             await consumer.seek_to_beginning(tp)

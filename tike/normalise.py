@@ -14,9 +14,11 @@ from tike.events import (
     DEVICE_STATUSES,
     Call116117,
     CallPhase,
+    ControlAction,
     Disposition,
     EventBase,
     SafetyAlarm,
+    TeamEvent,
     TeamStatus,
     TransportRequest,
     Urgency,
@@ -204,6 +206,10 @@ def normalise(
     """Map one decoded input event to the records it causes."""
     if isinstance(event, TeamStatus):
         return _team(event, registry)
+    if isinstance(event, TeamEvent | ControlAction):
+        if event.region not in registry.regions:
+            return Rejection(Reason.UNKNOWN_REGION, f"region {event.region!r} is unknown")
+        return [Emit(topics.REGION_COMMANDS, event.region, event)]
     if isinstance(event, SafetyAlarm):
         code = event.municipality
     elif isinstance(event, TransportRequest):

@@ -101,6 +101,44 @@ class WorkerSettings(CommonSettings):
         9108, ge=0, le=65535, description="Worker Prometheus port (0 disables)."
     )
     metrics_host: str = Field("127.0.0.1", description="Worker Prometheus bind address.")
+    offer_timeout_stat_s: float = Field(60, gt=0, description="Seconds to accept a `stat` offer.")
+    offer_timeout_asap_s: float = Field(120, gt=0, description="Seconds to accept an `asap` offer.")
+    offer_timeout_urgent_s: float = Field(
+        300, gt=0, description="Seconds to accept an `urgent` offer."
+    )
+    offer_timeout_routine_s: float = Field(
+        900, gt=0, description="Seconds to accept a `routine` offer."
+    )
+    tick_interval_s: float = Field(
+        1.0, gt=0, description="How often offer time-outs, SLAs and KPIs are checked."
+    )
+    snapshot_every: int = Field(
+        500, ge=1, description="Journal records between snapshots of a partition's state."
+    )
+    kpi_include_synthetic: bool = Field(
+        True, description="Count simulator (synthetic) needs and calls in the KPIs."
+    )
+    watchdog_stall_s: float = Field(
+        120.0, gt=0, description="An agent with input but no progress this long stops the worker."
+    )
+    fault_injection: bool = Field(
+        False, description="Obey test-only fault records (crash, hang); refused with TIKE_ENV=prod."
+    )
+
+    @model_validator(mode="after")
+    def _no_faults_in_prod(self) -> WorkerSettings:
+        if self.fault_injection and self.env == "prod":
+            raise ValueError("TIKE_FAULT_INJECTION is for tests; it is refused with TIKE_ENV=prod")
+        return self
+
+    @property
+    def offer_timeouts(self) -> dict[str, float]:
+        return {
+            "stat": self.offer_timeout_stat_s,
+            "asap": self.offer_timeout_asap_s,
+            "urgent": self.offer_timeout_urgent_s,
+            "routine": self.offer_timeout_routine_s,
+        }
 
     @property
     def fetch_wait_ms(self) -> int:

@@ -21,6 +21,13 @@ ALARMS = "tike.in.alarms"
 TRANSPORTS = "tike.in.transports"
 CALLS_116117 = "tike.in.calls116117"
 TEAM_STATUS = "tike.in.team-status"
+TEAM_EVENTS = "tike.in.team-events"
+CONTROL = "tike.in.control"
+REGION_COMMANDS = "tike.region-commands"
+JOURNAL = "tike.journal"
+SNAPSHOTS = "tike.snapshots"
+DISPATCHES = "tike.dispatches"
+BOARD = "tike.board"
 INTAKE = "tike.intake"
 NEEDS = "tike.needs"
 CALLS = "tike.calls"
@@ -36,6 +43,32 @@ TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec(TRANSPORTS, "request id (any key accepted)", "TransportRequest JSON", "input"),
     TopicSpec(CALLS_116117, "call id (any key accepted)", "Call116117 JSON", "input"),
     TopicSpec(TEAM_STATUS, "team id (any key accepted)", "TeamStatus JSON", "input"),
+    TopicSpec(TEAM_EVENTS, "team id (any key accepted)", "TeamEvent JSON", "input"),
+    TopicSpec(CONTROL, "need id (any key accepted)", "ControlAction JSON", "input"),
+    TopicSpec(
+        REGION_COMMANDS,
+        "region id",
+        "validated team events, control actions and timer ticks",
+        "internal",
+    ),
+    TopicSpec(
+        JOURNAL,
+        "region id",
+        "one record per input: the state it changed and the outputs it caused",
+        "internal",
+    ),
+    TopicSpec(
+        SNAPSHOTS,
+        "partition number",
+        "a partition's whole situation state and the journal offset after it",
+        "internal",
+        compacted=True,
+        configs={"cleanup.policy": "compact"},
+    ),
+    TopicSpec(
+        DISPATCHES, "team id", "Dispatch JSON: offers and their FHIR Task lifecycle", "output"
+    ),
+    TopicSpec(BOARD, "region id", "BoardDelta JSON: one per changed entity, versioned", "output"),
     TopicSpec(INTAKE, "region id", "UnplannedNeed JSON, before de-duplication", "internal"),
     TopicSpec(NEEDS, "region id", "UnplannedNeed JSON, one per need", "output"),
     TopicSpec(CALLS, "region id", "CallActivity JSON (116117 volume)", "output"),

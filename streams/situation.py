@@ -1,0 +1,210 @@
+"""The situation agent: one place per region partition where needs are routed and
+dispatched, team actions and control-room actions applied, and time-outs and KPIs checked.
+The logic is in :mod:`tike.situation.machine`.
+
+Inputs (all keyed by region, co-partitioned): ``tike.needs``, ``tike.team-state``,
+``tike.calls`` and ``tike.region-commands`` (team events, control actions, ticks). Each input
+that changes anything gives one record on ``tike.journal`` (same partition). The projector
+agent publishes each record's outputs to ``tike.dispatches``, ``tike.board`` and
+``tike.decisions``. On taking a partition the agent rebuilds its state from the newest
+snapshot on ``tike.snapshots`` and the journal after it, and skips inputs the journal already
+holds, so a crash neither loses nor repeats a transition.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from rules.engine import Router
+from streams import metrics
+from streams.context import StreamContext
+from streams.errors import RawRecord
+from streams.routing import RulesFollower
+from streams.watchdog import Watchdog, highwaters_of
+from tike import topics
+from tike.decode import Reason, Rejection
+from tike.kafka_log import read_partition
+from tike.situation.machine import Record, Situation, Timing, empty_state
+
+log = logging.getLogger(__name__)
+INPUTS = (topics.NEEDS, topics.TEAM_STATE, topics.CALLS, topics.REGION_COMMANDS)
+
+
+class Partitions:
+    """The situations this worker holds, one per partition, rebuilt when taken."""
+
+    def __init__(self, ctx: StreamContext, router: Any, timing: Timing) -> None:
+        self.ctx, self.router, self.timing = ctx, router, timing
+        self.held: dict[int, Situation] = {}
+        self.since_snapshot: dict[int, int] = {}
+        self.ruleset_in_force: dict[int, str] = {}
+
+    async def get(self, partition: int) -> Situation:
+        sit = self.held.get(partition)
+        if sit is None:
+            sit = await self.rebuild(partition)
+            self.held[partition] = sit
+        return sit
+
+    async def rebuild(self, partition: int) -> Situation:
+        s = self.ctx.settings
+        started = time.monotonic()
+        snaps = await read_partition(s.kafka_bootstrap, topics.SNAPSHOTS, partition, 0,
+                                     fetch_wait_ms=s.fetch_wait_ms)  # fmt: skip
+        state, start = empty_state(), 0
+        if snaps:
+            snap = orjson.loads(snaps[-1][0])
+            state, start = snap["state"], int(snap["journal_next_offset"])
+        records = await read_partition(
+            s.kafka_bootstrap, topics.JOURNAL, partition, 0,
+            fetch_wait_ms=s.fetch_wait_ms, start_offset=start,
+        )  # fmt: skip
+        sit = Situation(self.router, self.timing, state)
+        for raw, _, _ in records:
+            sit.apply(orjson.loads(raw))
+        self.since_snapshot[partition] = len(records)
+        metrics.REBUILD_SECONDS.observe(time.monotonic() - started)
+        log.info("partition %d: situation rebuilt from %s + %d journal records (%d needs) in "
+                 "%.2f s", partition, f"snapshot@{start}" if snaps else "no snapshot",
+                 len(records), len(state["needs"]), time.monotonic() - started)  # fmt: skip
+        return sit
+
+    async def publish(self, partition: int, key: bytes, record: Record, sit: Situation) -> None:
+        journal = self.ctx.topic(topics.JOURNAL)
+        fut = await journal.send(key=key, value=orjson.dumps(record), partition=partition)
+        metrics.JOURNAL_RECORDS.inc()
+        self.since_snapshot[partition] = self.since_snapshot.get(partition, 0) + 1
+        if self.since_snapshot[partition] >= self.ctx.settings.snapshot_every:
+            meta = await fut  # the snapshot must follow this record on the broker
+            snapshot = {"partition": partition, "journal_next_offset": meta.offset + 1,
+                        "taken_at": record["at"], "state": sit.state}  # fmt: skip
+            await self.ctx.topic(topics.SNAPSHOTS).send(
+                key=str(partition).encode(), value=orjson.dumps(snapshot), partition=partition
+            )
+            self.since_snapshot[partition] = 0
+
+
+def register(ctx: StreamContext, follower: RulesFollower, watchdog: Watchdog) -> None:
+    app, settings = ctx.app, ctx.settings
+    timing = Timing(offer_timeout_s=settings.offer_timeouts,
+                    kpi_include_synthetic=settings.kpi_include_synthetic)  # fmt: skip
+
+    def router() -> Router:
+        return follower.router
+
+    parts = Partitions(ctx, router, timing)
+    assert ctx.on_error is not None
+    on_error = ctx.on_error
+
+    async def on_revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:
+        parts.held.clear()
+
+    app.on_partitions_revoked.connect(on_revoked)
+
+    def handle(sit: Situation, topic: str, value: dict[str, Any], cause: dict[str, Any]) -> Any:
+        now = datetime.now(UTC)
+        if topic == topics.NEEDS:
+            started = time.perf_counter()
+            record = sit.on_need(value, now, cause)
+            metrics.DECISION_SECONDS.observe(time.perf_counter() - started)
+            return record
+        if topic == topics.TEAM_STATE:
+            return sit.on_team_state(value, now, cause)
+        if topic == topics.CALLS:
+            return sit.on_call(value, now, cause)
+        kind = value.get("kind")
+        if kind == "team_event":
+            return sit.on_team_event(value, now, cause)
+        if kind == "control_action":
+            return sit.on_control(value, now, cause)
+        if kind == "tick":
+            return sit.on_tick(now, cause)
+        if kind == "fault" and settings.fault_injection:
+            return value  # handled by the agent below
+        raise ValueError(f"unknown region command kind {kind!r}")
+
+    async def situation(stream: Any) -> None:
+        async for event in stream.events():
+            msg = event.message
+            topic, partition = msg.topic, msg.partition
+            metrics.EVENTS_IN.labels(topic).inc()
+            await follower.ready.wait()
+            sit = await parts.get(partition)
+            if sit.seen(topic, partition, msg.offset):
+                metrics.REDELIVERED.labels(topic).inc()
+                watchdog.processed(topic, partition, msg.offset)
+                continue
+            if topic == topics.NEEDS:
+                label = follower.router.ruleset.label
+                if parts.ruleset_in_force.get(partition) != label:
+                    parts.ruleset_in_force[partition] = label
+                    log.info("ruleset %s decides from tike.needs[%d]@%d", label, partition,
+                             msg.offset)  # fmt: skip
+            cause = {"topic": topic, "partition": partition, "offset": msg.offset}
+            try:
+                record = handle(sit, topic, orjson.loads(msg.value), cause)
+            except Exception as exc:  # a bad record or a bug must not stop the region
+                log.exception("cannot apply %s[%d]@%d", topic, partition, msg.offset)
+                raw = RawRecord(topic, partition, msg.offset, msg.key, msg.value)
+                why = f"situation: {type(exc).__name__}: {exc}"
+                await on_error(raw, Rejection(Reason.INTERNAL_ERROR, why))
+                watchdog.processed(topic, partition, msg.offset)
+                continue
+            if record is not None and record.get("kind") == "fault":
+                await _fault(record)
+            elif record is not None:
+                await parts.publish(partition, msg.key or b"", record, sit)
+            watchdog.processed(topic, partition, msg.offset)
+
+    app.agent(app.topic(*INPUTS, key_type=bytes, value_type=bytes, key_serializer="raw",
+                        value_serializer="raw"),
+              name="tike.situation")(watchdog.guard("tike.situation", situation))  # fmt: skip
+
+    async def project(stream: Any) -> None:
+        async for event in stream.events():
+            msg = event.message
+            metrics.EVENTS_IN.labels(topics.JOURNAL).inc()
+            record = orjson.loads(msg.value)
+            for out in record["outputs"]:
+                value = out["value"]
+                if value.get("kind") == "dispatch_refusal":
+                    metrics.REFUSED_ACTIONS.inc()
+                elif value.get("kind") == "routing_decision":
+                    metrics.DECISIONS.labels(value.get("service") or "control_room",
+                                             value.get("rule_id") or "none").inc()  # fmt: skip
+                await ctx.send(out["topic"], out["key"].encode(), orjson.dumps(value))
+            watchdog.processed(topics.JOURNAL, msg.partition, msg.offset)
+
+    app.agent(ctx.topic(topics.JOURNAL), name="tike.project")(
+        watchdog.guard("tike.project", project)
+    )
+
+    async def tick() -> None:
+        """One tick per region-commands partition this worker holds."""
+        watchdog.beat()
+        watchdog.check_partitions(highwaters_of(app.consumer))
+        now = datetime.now(UTC).isoformat()
+        for tp in app.consumer.assignment():
+            if tp.topic == topics.REGION_COMMANDS:
+                await ctx.topic(topics.REGION_COMMANDS).send(
+                    key=b"tick", value=orjson.dumps({"kind": "tick", "at": now}),
+                    partition=tp.partition,
+                )  # fmt: skip
+
+    app.timer(settings.tick_interval_s, name="tike.tick")(tick)
+
+    async def _fault(record: dict[str, Any]) -> None:
+        mode = record.get("mode")
+        log.warning("fault injection: %s", mode)
+        if mode == "crash":
+            raise RuntimeError("injected crash")
+        if mode == "hang":
+            await asyncio.Event().wait()  # the agent hangs; the event loop stays alive
+        if mode == "block":
+            time.sleep(10 * settings.watchdog_stall_s)  # noqa: ASYNC251 - blocks the loop on purpose

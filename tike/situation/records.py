@@ -1,0 +1,132 @@
+"""Records the situation publishes: dispatches (FHIR Task vocabulary) and board deltas."""
+
+from __future__ import annotations
+
+from typing import Any
+
+#: FHIR Task status of a dispatch, and which team actions may move it where.
+REQUESTED, RECEIVED, ACCEPTED, REJECTED = "requested", "received", "accepted", "rejected"
+IN_PROGRESS, COMPLETED, CANCELLED, FAILED = "in-progress", "completed", "cancelled", "failed"
+OPEN_OFFER = frozenset({REQUESTED, RECEIVED})
+ACTIVE = frozenset({REQUESTED, RECEIVED, ACCEPTED, IN_PROGRESS})
+
+#: action -> (FHIR statuses it may start from, business statuses it may start from or None).
+TRANSITIONS: dict[str, tuple[frozenset[str], frozenset[str | None] | None]] = {
+    "received": (frozenset({REQUESTED}), None),
+    "accept": (OPEN_OFFER, None),
+    "decline": (OPEN_OFFER, None),
+    "en_route": (frozenset({ACCEPTED}), None),
+    "on_site": (frozenset({ACCEPTED, IN_PROGRESS}), frozenset({None, "en-route"})),
+    "complete": (frozenset({IN_PROGRESS}), frozenset({"on-site"})),
+    "fail": (frozenset({ACCEPTED, IN_PROGRESS}), None),
+}
+
+
+def illegal(action: str, status: str, business: str | None) -> str | None:
+    """Why ``action`` may not happen to a dispatch in this state (None if it may)."""
+    allowed, business_allowed = TRANSITIONS[action]
+    if status not in allowed or (business_allowed is not None and business not in business_allowed):
+        where = f"{status}/{business}" if business else status
+        return f"cannot {action} a dispatch that is {where}"
+    return None
+
+
+NEED_SUMMARY_KEYS = (
+    "source", "municipality", "location", "alarm_code", "operator_assessment", "urgency",
+    "disposition", "symptom_category", "condition_category", "transport_origin",
+    "transport_destination", "mobility", "infection_status", "age_band", "client_flags",
+    "client", "device_id",
+)  # fmt: skip
+
+
+def dispatch_record(need: dict[str, Any], at: str, reason: str | None = None) -> dict[str, Any]:
+    """The dispatch as its team sees it (published on tike.dispatches, keyed by team)."""
+    d = need["dispatch"]
+    source = need["source_need"]
+    return {
+        "kind": "dispatch",
+        "schema_version": 1,
+        "dispatch_id": d["dispatch_id"],
+        "version": d["version"],
+        "need_id": need["need_id"],
+        "region": need["region"],
+        "team_id": d["team_id"],
+        "status": d["status"],
+        "business_status": d.get("business_status"),
+        "priority": need["priority"],
+        "sla_minutes": need["sla_minutes"],
+        "due_at": need["due_at"],
+        "offered_at": d["offered_at"],
+        "expires_at": d.get("expires_at"),
+        "reason": reason,
+        "updated_at": at,
+        "need": {k: source.get(k) for k in NEED_SUMMARY_KEYS if source.get(k) is not None},
+        "synthetic": need.get("synthetic", False),
+    }
+
+
+def refusal_record(event: dict[str, Any], reason: str, at: str) -> dict[str, Any]:
+    return {
+        "kind": "dispatch_refusal",
+        "schema_version": 1,
+        "dispatch_id": event.get("dispatch_id"),
+        "team_id": event.get("team_id"),
+        "action": event.get("action"),
+        "event_id": event.get("event_id"),
+        "reason": reason,
+        "at": at,
+    }
+
+
+def need_view(need: dict[str, Any]) -> dict[str, Any]:
+    """What the board shows of a need."""
+    d = need.get("dispatch") or {}
+    src = need["source_need"]
+    return {
+        "need_id": need["need_id"],
+        "municipality": need["municipality"],
+        "source": need["source"],
+        "signal": need["signal"],
+        "priority": need["priority"],
+        "phase": need["phase"],
+        "status": need["status"],
+        "owner": need["owner"],
+        "service": need.get("service"),
+        "team_id": d.get("team_id"),
+        "dispatch_id": d.get("dispatch_id"),
+        "dispatch_status": d.get("status"),
+        "business_status": d.get("business_status"),
+        "received_at": need["received_at"],
+        "due_at": need["due_at"],
+        "overdue": need["overdue"],
+        "alert": need.get("alert"),
+        "outcome": need.get("outcome"),
+        "location": src.get("location"),
+        "age_band": src.get("age_band"),
+        "client_flags": src.get("client_flags"),
+        "explanation": need.get("explanation"),
+        "timeline": need["timeline"],
+        "synthetic": need.get("synthetic", False),
+    }
+
+
+def team_view(team: dict[str, Any]) -> dict[str, Any]:
+    keys = ("team_id", "team_type", "status", "reported_status", "location", "coverage",
+            "capacity", "skills", "current_task", "need_id", "active", "reported_at")  # fmt: skip
+    return {k: team.get(k) for k in keys}
+
+
+def board_delta(
+    region: str, entity: str, entity_id: str, version: int, data: dict[str, Any] | None, at: str
+) -> dict[str, Any]:
+    return {
+        "kind": "board_delta",
+        "schema_version": 1,
+        "region": region,
+        "entity": entity,
+        "id": entity_id,
+        "version": version,
+        "op": "upsert" if data is not None else "remove",
+        "at": at,
+        "data": data,
+    }
