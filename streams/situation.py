@@ -13,7 +13,6 @@ holds, so a crash neither loses nor repeats a transition.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from datetime import UTC, datetime
@@ -30,6 +29,7 @@ from streams.watchdog import Watchdog, highwaters_of
 from tike import topics
 from tike.decode import Reason, Rejection
 from tike.kafka_log import read_partition
+from tike.situation import snapshot
 from tike.situation.machine import Record, Situation, Timing, empty_state
 
 log = logging.getLogger(__name__)
@@ -57,10 +57,8 @@ class Partitions:
         started = time.monotonic()
         snaps = await read_partition(s.kafka_bootstrap, topics.SNAPSHOTS, partition, 0,
                                      fetch_wait_ms=s.fetch_wait_ms)  # fmt: skip
-        state, start = empty_state(), 0
-        if snaps:
-            snap = orjson.loads(snaps[-1][0])
-            state, start = snap["state"], int(snap["journal_next_offset"])
+        found = snapshot.decode(raw for raw, _, _ in snaps)
+        state, start = found if found is not None else (empty_state(), 0)
         records = await read_partition(
             s.kafka_bootstrap, topics.JOURNAL, partition, 0,
             fetch_wait_ms=s.fetch_wait_ms, start_offset=start,
@@ -71,7 +69,7 @@ class Partitions:
         self.since_snapshot[partition] = len(records)
         metrics.REBUILD_SECONDS.observe(time.monotonic() - started)
         log.info("partition %d: situation rebuilt from %s + %d journal records (%d needs) in "
-                 "%.2f s", partition, f"snapshot@{start}" if snaps else "no snapshot",
+                 "%.2f s", partition, f"snapshot@{start}" if found else "no snapshot",
                  len(records), len(state["needs"]), time.monotonic() - started)  # fmt: skip
         return sit
 
@@ -81,13 +79,18 @@ class Partitions:
         metrics.JOURNAL_RECORDS.inc()
         self.since_snapshot[partition] = self.since_snapshot.get(partition, 0) + 1
         if self.since_snapshot[partition] >= self.ctx.settings.snapshot_every:
-            meta = await fut  # the snapshot must follow this record on the broker
-            snapshot = {"partition": partition, "journal_next_offset": meta.offset + 1,
-                        "taken_at": record["at"], "state": sit.state}  # fmt: skip
-            await self.ctx.topic(topics.SNAPSHOTS).send(
-                key=str(partition).encode(), value=orjson.dumps(snapshot), partition=partition
-            )
             self.since_snapshot[partition] = 0
+            try:
+                meta = await fut  # the snapshot describes the state up to this record
+                chunks = snapshot.encode(partition, meta.offset + 1, record["at"], sit.state)
+                for key_, value in chunks:
+                    await self.ctx.topic(topics.SNAPSHOTS).send(
+                        key=key_, value=value, partition=partition
+                    )
+                metrics.SNAPSHOTS.labels(str(partition)).inc()
+            except Exception:  # snapshots only shorten rebuilds: never stop the region
+                metrics.SNAPSHOT_FAILURES.inc()
+                log.exception("snapshot of partition %d failed; the journal has it all", partition)
 
 
 def register(ctx: StreamContext, follower: RulesFollower, watchdog: Watchdog) -> None:
@@ -125,8 +128,6 @@ def register(ctx: StreamContext, follower: RulesFollower, watchdog: Watchdog) ->
             return sit.on_control(value, now, cause)
         if kind == "tick":
             return sit.on_tick(now, cause)
-        if kind == "fault" and settings.fault_injection:
-            return value  # handled by the agent below
         raise ValueError(f"unknown region command kind {kind!r}")
 
     async def situation(stream: Any) -> None:
@@ -156,9 +157,7 @@ def register(ctx: StreamContext, follower: RulesFollower, watchdog: Watchdog) ->
                 await on_error(raw, Rejection(Reason.INTERNAL_ERROR, why))
                 watchdog.processed(topic, partition, msg.offset)
                 continue
-            if record is not None and record.get("kind") == "fault":
-                await _fault(record)
-            elif record is not None:
+            if record is not None:
                 await parts.publish(partition, msg.key or b"", record, sit)
             watchdog.processed(topic, partition, msg.offset)
 
@@ -199,12 +198,3 @@ def register(ctx: StreamContext, follower: RulesFollower, watchdog: Watchdog) ->
 
     app.timer(settings.tick_interval_s, name="tike.tick")(tick)
 
-    async def _fault(record: dict[str, Any]) -> None:
-        mode = record.get("mode")
-        log.warning("fault injection: %s", mode)
-        if mode == "crash":
-            raise RuntimeError("injected crash")
-        if mode == "hang":
-            await asyncio.Event().wait()  # the agent hangs; the event loop stays alive
-        if mode == "block":
-            time.sleep(10 * settings.watchdog_stall_s)  # noqa: ASYNC251 - blocks the loop on purpose

@@ -121,15 +121,6 @@ class WorkerSettings(CommonSettings):
     watchdog_stall_s: float = Field(
         120.0, gt=0, description="An agent with input but no progress this long stops the worker."
     )
-    fault_injection: bool = Field(
-        False, description="Obey test-only fault records (crash, hang); refused with TIKE_ENV=prod."
-    )
-
-    @model_validator(mode="after")
-    def _no_faults_in_prod(self) -> WorkerSettings:
-        if self.fault_injection and self.env == "prod":
-            raise ValueError("TIKE_FAULT_INJECTION is for tests; it is refused with TIKE_ENV=prod")
-        return self
 
     @property
     def offer_timeouts(self) -> dict[str, float]:

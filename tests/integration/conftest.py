@@ -34,8 +34,17 @@ def redis_url(logs: Path) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def worker(broker: str, redis_url: str, logs: Path) -> Iterator[Worker]:
-    w = Worker(worker_env(broker, redis_url, logs / "state"), logs / "worker.log")
+def worker_extra() -> dict[str, str]:
+    """Extra TIKE_* settings for this module's worker (override in a module)."""
+    return {}
+
+
+@pytest.fixture(scope="module")
+def worker(
+    broker: str, redis_url: str, logs: Path, worker_extra: dict[str, str]
+) -> Iterator[Worker]:
+    env = worker_env(broker, redis_url, logs / "state", **worker_extra)
+    w = Worker(env, logs / "worker.log")
     w.start()
     yield w
     w.stop()

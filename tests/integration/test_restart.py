@@ -1,4 +1,5 @@
-"""A worker killed with SIGKILL mid-stream: after restart every need arrives, once."""
+"""A worker killed with SIGKILL mid-stream: after restart every need arrives once, and no
+need is offered twice."""
 
 from __future__ import annotations
 
@@ -18,6 +19,12 @@ pytestmark = pytest.mark.asyncio(loop_scope="module")
 TOTAL = 400
 
 
+@pytest.fixture(scope="module")
+def worker_extra() -> dict[str, str]:
+    # Snapshots every 25 journal records: the rebuild after the kill uses snapshot + tail.
+    return {"TIKE_SNAPSHOT_EVERY": "25", "TIKE_TICK_INTERVAL_S": "0.5"}
+
+
 def _alarms() -> list[dict[str, object]]:
     out = []
     for i in range(TOTAL):
@@ -27,20 +34,31 @@ def _alarms() -> list[dict[str, object]]:
     return out
 
 
-async def test_sigkill_mid_stream_loses_no_need_and_repeats_none(
-    broker: str, worker: Worker
-) -> None:
+async def kill_scenario(broker: str, worker: Worker, late: bool) -> None:
+    """Kill the worker with SIGKILL mid-stream, restart it, and check every need and offer.
+
+    ``late=False`` kills while ingest is a quarter through (needs on ``tike.needs``);
+    ``late=True`` kills while the situation agent is (board deltas)."""
     alarms = _alarms()
     ids = {a["event_id"] for a in alarms}
     needs = await Collector(broker, topics.NEEDS).start()
+    board = await Collector(broker, topics.BOARD).start()
+    dispatches = await Collector(broker, topics.DISPATCHES).start()
     prod = await producer(broker)
     try:
+        for team_id in ("big-a", "big-b"):
+            status = orjson.loads(example("team_status").model_dump_json())
+            status.update(team_id=team_id, team_type="safety_responder", skills=["lifting"],
+                          capacity=50, shift=None, coverage=["743"])  # fmt: skip
+            await prod.send_and_wait(topics.TEAM_STATUS, orjson.dumps(status))
+        await board.wait(lambda d: d["entity"] == "team" and d["id"] == "big-b")
         for a in alarms[: TOTAL // 2]:
             await prod.send(topics.ALARMS, orjson.dumps(a), key=str(a["device_id"]).encode())
         await prod.flush()
         # Kill while the first half is still being processed.
-        deadline = time.monotonic() + 30
-        while len(needs.matching(lambda n: n["origin"]["event_id"] in ids)) < TOTAL // 4:
+        progress = board if late else needs
+        deadline = time.monotonic() + 60
+        while len(progress.matching(lambda d: d.get("entity", "need") == "need")) < TOTAL // 4:
             assert time.monotonic() < deadline, "worker did not start processing"
             await asyncio.sleep(0.01)
         worker.kill()
@@ -74,6 +92,38 @@ async def test_sigkill_mid_stream_loses_no_need_and_repeats_none(
         repeated = {k: v for k, v in counts.items() if v > 1}
         assert not repeated, f"needs repeated: {repeated}"
         assert len(counts) == TOTAL
+        # Every need reached the board, and no need was offered twice.
+        need_ids = set(counts)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            on_board = {d["id"] for d in board.matching(lambda d: d["entity"] == "need")}
+            if need_ids <= on_board:
+                break
+            await asyncio.sleep(0.2)
+        assert need_ids <= on_board, f"{len(need_ids - on_board)} needs missing from the board"
+        offers = dispatches.matching(
+            lambda d: d.get("kind") == "dispatch" and d["need_id"] in need_ids
+        )
+        per_need: dict[str, set[str]] = {}
+        for o in offers:
+            per_need.setdefault(o["need_id"], set()).add(o["dispatch_id"])
+        assert all(len(v) == 1 for v in per_need.values()), "a need was offered twice"
+        assert len(per_need) == 100  # two teams of capacity 50; the rest go to the control room
+        copies = Counter((o["dispatch_id"], o["version"]) for o in offers)
+        print(
+            f"offers: {len(per_need)} needs, {sum(copies.values())} dispatch records, "
+            f"{sum(v - 1 for v in copies.values())} identical re-sent copies"
+        )
+        escalated = board.matching(lambda d: d["entity"] == "need" and d["id"] in need_ids
+                                   and d["data"]["phase"] == "escalated")  # fmt: skip
+        assert len({d["id"] for d in escalated}) == TOTAL - 100
     finally:
         await prod.stop()
-        await needs.stop()
+        for c in (needs, board, dispatches):
+            await c.stop()
+
+
+async def test_sigkill_during_ingest_loses_no_need_and_repeats_none(
+    broker: str, worker: Worker
+) -> None:
+    await kill_scenario(broker, worker, late=False)
