@@ -52,7 +52,10 @@ async def one_run(broker: str, worker: Worker) -> tuple[int, int]:
     for a in alarms[:200]:
         await prod.send(topics.ALARMS, orjson.dumps(a), key=a["device_id"].encode())
     await prod.flush()
-    while len(board.matching(lambda d: d["entity"] == "need")) < 100:
+    await board.wait(lambda d: d["entity"] == "need", timeout=30)
+    deadline = asyncio.get_running_loop().time() + 60
+    while len(board.matching(lambda d: d["entity"] == "need")) < 100:  # noqa: ASYNC110
+        assert asyncio.get_running_loop().time() < deadline, "worker did not start"
         await asyncio.sleep(0.01)
     worker.kill()
     for a in alarms[200:] + alarms[:20]:
