@@ -54,7 +54,7 @@ async def one_run(broker: str, worker: Worker) -> tuple[int, int]:
     await prod.flush()
     await board.wait(lambda d: d["entity"] == "need", timeout=30)
     deadline = asyncio.get_running_loop().time() + 60
-    while len(board.matching(lambda d: d["entity"] == "need")) < 100:  # noqa: ASYNC110
+    while len(board.matching(lambda d: d["entity"] == "need")) < 100:
         assert asyncio.get_running_loop().time() < deadline, "worker did not start"
         await asyncio.sleep(0.01)
     worker.kill()
