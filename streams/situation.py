@@ -197,4 +197,3 @@ def register(ctx: StreamContext, follower: RulesFollower, watchdog: Watchdog) ->
                 )  # fmt: skip
 
     app.timer(settings.tick_interval_s, name="tike.tick")(tick)
-
