@@ -2,8 +2,8 @@
 
 After such a restart, faust-streaming 0.15.3 sometimes never hands a few input records to
 their agent, and commits past them (faust-streaming #216, #606 describe the mechanism).
-Measured with `bench/restart_probe.py`: 0 to 44 of 400 alarms lost in about two runs of
-three. Tike's own journal rebuild is exact (the in-pipeline check passes whenever Faust
+Measured with `bench/restart_probe.py --runs 6`: 2 of 6 runs lost alarms (118 and 25 of
+400); earlier batches lost 1 to 44 in 4 runs of 6. Tike's own journal rebuild is exact (the in-pipeline check passes whenever Faust
 delivers every record). Until Tike no longer depends on Faust's consumer positioning, this
 test is expected to fail; it passes when the loss does not occur in a run.
 """
