@@ -3,9 +3,9 @@
 After such a restart, faust-streaming 0.15.3 sometimes never hands a few input records to
 their agent, and commits past them (faust-streaming #216, #606 describe the mechanism).
 Measured with `bench/restart_probe.py --runs 6`: 2 of 6 runs lost alarms (118 and 25 of
-400); earlier batches lost 1 to 44 in 4 runs of 6. Tike's own journal rebuild is exact (the in-pipeline check passes whenever Faust
-delivers every record). Until Tike no longer depends on Faust's consumer positioning, this
-test is expected to fail; it passes when the loss does not occur in a run.
+400); earlier batches lost 1 to 44 in 4 runs of 6. Tike's own journal rebuild is exact:
+whatever Faust delivers is applied once. Until Tike no longer depends on Faust's consumer
+positioning, this test is expected to fail; it passes in runs where the loss does not occur.
 """
 
 from __future__ import annotations
