@@ -202,11 +202,16 @@ class Situation:
         n["timeline"].append([tx.at, what, detail])
         del n["timeline"][: -self.timing.timeline_max]
 
-    def _decide(self, tx: Tx, need: dict[str, Any], exclude: Iterable[str]) -> Decision:
+    def _decide(
+        self, tx: Tx, need: dict[str, Any], exclude: Iterable[str], coords: list[int | None]
+    ) -> Decision:
         team_views = [
             {**t, "status": t.get("reported_status")} for t in self._teams(need["region"], exclude)
         ]
-        decision = self.router().decide(need, team_views, tx.now, self._loads())
+        partition, offset = coords
+        decision = self.router().decide(
+            need, team_views, tx.now, self._loads(), partition=partition, offset=offset
+        )
         tx.out(topics.DECISIONS, need["region"], decision.model_dump(mode="json"))
         return decision
 
@@ -245,7 +250,7 @@ class Situation:
         self._note(tx, n, "escalated", reason)
 
     def _route(self, tx: Tx, n: dict[str, Any], why: str) -> None:
-        decision = self._decide(tx, n["source_need"], n["tried"])
+        decision = self._decide(tx, n["source_need"], n["tried"], n["need_coords"])
         if decision.team_id:
             self._offer(tx, n, decision.team_id, why)
         else:
@@ -275,7 +280,8 @@ class Situation:
         if need["need_id"] in self.state["needs"]:
             return None
         tx = Tx(self.state, cause, now)
-        decision = self._decide(tx, need, ())
+        coords = [cause.get("partition"), cause.get("offset")]
+        decision = self._decide(tx, need, (), coords)
         n: dict[str, Any] = {
             "need_id": need["need_id"],
             "region": need["region"],
@@ -309,6 +315,7 @@ class Situation:
                 "candidates": list(decision.candidates[:12]),
             },
             "source_need": need,
+            "need_coords": coords,
         }
         self._note(tx, n, "received", f"{need['source']} → {decision.rule_id or 'no rule'}")
         if decision.team_id:
