@@ -43,8 +43,18 @@ TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec(TRANSPORTS, "request id (any key accepted)", "TransportRequest JSON", "input"),
     TopicSpec(CALLS_116117, "call id (any key accepted)", "Call116117 JSON", "input"),
     TopicSpec(TEAM_STATUS, "team id (any key accepted)", "TeamStatus JSON", "input"),
-    TopicSpec(TEAM_EVENTS, "team id (any key accepted)", "TeamEvent JSON", "input"),
-    TopicSpec(CONTROL, "need id (any key accepted)", "ControlAction JSON", "input"),
+    TopicSpec(
+        TEAM_EVENTS,
+        "team id (required: keeps a team's actions in order)",
+        "TeamEvent JSON",
+        "input",
+    ),
+    TopicSpec(
+        CONTROL,
+        "need id (required: keeps a need's actions in order)",
+        "ControlAction JSON",
+        "input",
+    ),
     TopicSpec(
         REGION_COMMANDS,
         "region id",

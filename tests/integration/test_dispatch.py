@@ -36,8 +36,8 @@ async def out(broker: str, worker: Worker) -> AsyncIterator[dict[str, Collector]
 async def send(broker: str) -> AsyncIterator[Any]:
     prod = await producer(broker)
 
-    async def _send(topic: str, value: dict[str, Any]) -> None:
-        await prod.send_and_wait(topic, orjson.dumps(value))
+    async def _send(topic: str, value: dict[str, Any], key: bytes | None = None) -> None:
+        await prod.send_and_wait(topic, orjson.dumps(value), key=key)
 
     yield _send
     await prod.stop()
@@ -66,7 +66,7 @@ async def act(send: Any, dispatch: dict[str, Any], team_id: str, action: str, **
         "kind": "team_event", "event_id": ev["event_id"], "occurred_at": ev["occurred_at"],
         "source": "team-app", "team_id": team_id, "dispatch_id": dispatch["dispatch_id"],
         "region": REGION, "action": action, **kw,
-    })  # fmt: skip
+    }, key=team_id.encode())  # fmt: skip
 
 
 def ids(prefix: str) -> tuple[str, str]:
@@ -124,8 +124,13 @@ async def test_accept_to_completion_is_reflected_in_board_and_kpis(out, send) ->
         and d["data"]["24h"]["resolved_at_home"] >= 1)).json()["data"]  # fmt: skip
     assert kpi["1h"]["offer_to_accept"]["n"] >= 1 and kpi["1h"]["accept_to_on_site"]["n"] >= 1
     assert kpi["24h"]["by_source"]["safety_alarm"] >= 1 and kpi["open"] == 0
-    statuses = [d["status"] for d in out[topics.DISPATCHES].matching(
-        lambda d: d.get("dispatch_id") == offer["dispatch_id"])]  # fmt: skip
+    records = out[topics.DISPATCHES].matching(
+        lambda d: d.get("dispatch_id") == offer["dispatch_id"]
+    )
+    statuses = [d["status"] for d in records if d["kind"] == "dispatch"]
+    assert not out[topics.DISPATCHES].matching(
+        lambda d: d.get("dispatch_id") == offer["dispatch_id"] and d["kind"] == "dispatch_refusal"
+    )
     assert statuses == ["requested", "accepted", "in-progress", "in-progress", "completed"]
 
 
