@@ -1,11 +1,14 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
+import orjson
 import pytest
+import pytest_asyncio
 
-from tests.integration.harness import Worker, start_broker, start_redis, worker_env
+from tests.integration.harness import Worker, producer, start_broker, start_redis, worker_env
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -48,3 +51,19 @@ def worker(
     w.start()
     yield w
     w.stop()
+
+
+Send = Callable[..., Awaitable[None]]
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def send(broker: str) -> AsyncIterator[Send]:
+    """Produce one record and wait for the broker's ack: ``send(topic, value, key=None)``."""
+    prod = await producer(broker)
+
+    async def _send(topic: str, value: bytes | dict[str, Any], key: bytes | None = None) -> None:
+        raw = value if isinstance(value, bytes) else orjson.dumps(value)
+        await prod.send_and_wait(topic, raw, key=key)
+
+    yield _send
+    await prod.stop()

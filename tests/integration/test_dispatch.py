@@ -10,7 +10,7 @@ import orjson
 import pytest
 import pytest_asyncio
 
-from tests.integration.harness import Collector, Worker, producer
+from tests.integration.harness import Collector, Worker
 from tike import topics
 from tike.examples import example
 
@@ -30,17 +30,6 @@ async def out(broker: str, worker: Worker) -> AsyncIterator[dict[str, Collector]
     yield collectors
     for c in collectors.values():
         await c.stop()
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def send(broker: str) -> AsyncIterator[Any]:
-    prod = await producer(broker)
-
-    async def _send(topic: str, value: dict[str, Any], key: bytes | None = None) -> None:
-        await prod.send_and_wait(topic, orjson.dumps(value), key=key)
-
-    yield _send
-    await prod.stop()
 
 
 async def teams(send: Any, municipality: str, *spec: tuple[str, float]) -> None:

@@ -10,7 +10,7 @@ import orjson
 import pytest
 import pytest_asyncio
 
-from tests.integration.harness import Collector, Worker, producer
+from tests.integration.harness import Collector, Worker
 from tike import topics
 from tike.examples import example
 
@@ -30,18 +30,6 @@ async def outputs(broker: str, worker: Worker) -> AsyncIterator[dict[str, Collec
     yield collectors
     for c in collectors.values():
         await c.stop()
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def send(broker: str) -> AsyncIterator[object]:
-    prod = await producer(broker)
-
-    async def _send(topic: str, value: bytes | dict[str, object], key: bytes | None = None) -> None:
-        raw = value if isinstance(value, bytes) else orjson.dumps(value)
-        await prod.send_and_wait(topic, raw, key=key)
-
-    yield _send
-    await prod.stop()
 
 
 async def test_alarm_becomes_need_keyed_by_region(outputs, send, worker: Worker) -> None:  # type: ignore[no-untyped-def]

@@ -18,7 +18,7 @@ import pytest
 import pytest_asyncio
 
 from rules.engine import DEFAULT_RULESET
-from tests.integration.harness import Collector, Worker, producer
+from tests.integration.harness import Collector, Worker
 from tike import topics
 from tike.examples import example
 
@@ -45,18 +45,6 @@ async def decisions(broker: str, worker: Worker) -> AsyncIterator[Collector]:
     c = await Collector(broker, topics.DECISIONS).start()
     yield c
     await c.stop()
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def send(broker: str) -> AsyncIterator[Any]:
-    prod = await producer(broker)
-
-    async def _send(topic: str, value: dict[str, Any] | bytes, key: bytes | None = None) -> None:
-        raw = value if isinstance(value, bytes) else orjson.dumps(value)
-        await prod.send_and_wait(topic, raw, key=key)
-
-    yield _send
-    await prod.stop()
 
 
 async def test_need_is_routed_to_the_nearest_team_with_explanation(decisions, send) -> None:  # type: ignore[no-untyped-def]
