@@ -46,10 +46,5 @@ REBUILD_SECONDS = Histogram(
     "Time to rebuild a partition's situation from snapshot and journal.",
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
-OFFSET_GAPS = Counter(
-    "tike_offset_gaps_total",
-    "Jumps in a stream partition's offsets: refetched, or accepted as real gaps.",
-    ["topic", "kind"],
-)
 SNAPSHOTS = Counter("tike_snapshots_total", "Situation snapshots written.", ["partition"])
 SNAPSHOT_FAILURES = Counter("tike_snapshot_failures_total", "Situation snapshots that failed.")
