@@ -1,75 +1,199 @@
-"""Gateway application factory. This issue's scope: health and the static UI shell."""
+"""Gateway application factory: REST (OpenAPI at /docs), websockets, metrics and the UI.
+
+Every process serves from the shared Redis projection; one of them at a time also projects
+Kafka into Redis (see gateway/projector.py). ``create_app(settings, project=False)`` builds a
+process that only serves.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import redis.asyncio as aioredis
-from fastapi import Depends, FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis.exceptions import RedisError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gateway import api, metrics, rules_api, ws
+from gateway.commands import Commands
+from gateway.deps import StoreDep
+from gateway.fanout import Hub
+from gateway.projector import Projector
+from gateway.store import Store
 from tike import __version__
+from tike.regions import load_registry
 from tike.settings import GatewaySettings
 
+log = logging.getLogger(__name__)
 UI_DIR = Path(__file__).resolve().parent.parent / "ui_static"
 
 
-def get_redis(request: Request) -> aioredis.Redis:
-    redis: aioredis.Redis = request.app.state.redis
-    return redis
+class BodyLimit:
+    """Refuse request bodies over ``limit`` bytes with 413, declared or streamed."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or ()).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
+            await self._refuse(scope, receive, send)
+            return
+        seen = 0
+
+        async def limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.limit:
+                raise _TooLarge()
+            return message
+
+        try:
+            await self.app(scope, limited, send)
+        except _TooLarge:
+            await self._refuse(scope, receive, send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        body = {"error": "payload_too_large", "detail": f"request body over {self.limit} bytes"}
+        await JSONResponse(body, status_code=413)(scope, receive, send)
 
 
-RedisDep = Annotated[aioredis.Redis, Depends(get_redis)]
+class _TooLarge(Exception):
+    pass
 
 
-def create_app(settings: GatewaySettings | None = None) -> FastAPI:
+def _error(status: int, code: str, detail: Any) -> JSONResponse:
+    return JSONResponse({"error": code, "detail": detail}, status_code=status)
+
+
+def create_app(settings: GatewaySettings | None = None, project: bool = True) -> FastAPI:
     settings = settings or GatewaySettings()
+    registry = load_registry(settings.regions_dir)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.redis = aioredis.from_url(
-            settings.redis_url, socket_connect_timeout=2, socket_timeout=2
+        redis = aioredis.from_url(
+            settings.redis_url, socket_connect_timeout=2, socket_timeout=5, health_check_interval=10
         )
+        store = Store(redis)
+        app.state.store, app.state.hub = store, Hub(store, settings.ws_queue_max)
+        app.state.commands = Commands(settings, store)
+        projector = Projector(settings, store)
+        app.state.projector = projector
+        task = asyncio.create_task(projector.run(), name="projector") if project else None
         try:
             yield
         finally:
-            await app.state.redis.aclose()
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+            await app.state.hub.close()
+            await app.state.commands.close()
+            await redis.aclose()
 
-    app = FastAPI(title="Tike gateway", version=__version__, lifespan=lifespan)
-    app.state.settings = settings
+    app = FastAPI(
+        title="Tike gateway",
+        version=__version__,
+        lifespan=lifespan,
+        description="Live situation board, team dispatch channels and operator rules API.",
+    )
+    app.state.settings, app.state.registry = settings, registry
+    app.state.default_region = next(iter(registry.regions))
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        response = _error(exc.status_code, "http_error", exc.detail)
+        for k, v in (exc.headers or {}).items():
+            response.headers[k] = v
+        return response
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        detail = [{"loc": list(e.get("loc", ())), "msg": e.get("msg")} for e in exc.errors()]
+        return _error(422, "invalid_request", detail)
+
+    @app.exception_handler(RedisError)
+    async def redis_down(request: Request, exc: RedisError) -> JSONResponse:
+        return _error(503, "state_store_unavailable", str(exc)[:200])
+
+    @app.exception_handler(Exception)
+    async def internal(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return _error(500, "internal_error", "see the gateway log")
 
     @app.get("/healthz", tags=["health"])
-    async def healthz(redis: RedisDep) -> JSONResponse:
+    async def healthz(store: StoreDep) -> JSONResponse:
         """Liveness and dependencies: 200 when Redis answers, 503 otherwise."""
         checks: dict[str, Any] = {}
         try:
-            checks["redis"] = bool(await redis.ping())
+            checks["redis"] = bool(await store.redis.ping())
+            checks["projection_epoch"] = await store.epoch()
         except (RedisError, OSError) as exc:
             checks["redis"] = False
             checks["redis_error"] = str(exc)[:200]
+        checks["projector_active"] = app.state.projector.active
         ok = checks["redis"]
         body = {"status": "ok" if ok else "degraded", "version": __version__, **checks}
         return JSONResponse(body, status_code=200 if ok else 503)
 
+    @app.get("/metrics", tags=["health"], include_in_schema=False)
+    async def prometheus(store: StoreDep) -> Response:
+        with contextlib.suppress(RedisError, OSError):
+            for reason, count in (await store.deadletters()).items():
+                metrics.DEADLETTERS.labels(reason).set(count)
+        return Response(generate_latest(metrics.REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+    app.include_router(api.router)
+    app.include_router(rules_api.router)
+    app.include_router(ws.router)
     ui_dir = settings.ui_dir or UI_DIR
     if ui_dir.is_dir():
         app.mount("/", StaticFiles(directory=ui_dir, html=True), name="ui")
     return app
 
 
+class RedactTokens(logging.Filter):
+    """Keep tokens out of logs (uvicorn logs websocket paths with their query)."""
+
+    PATTERN = re.compile(r"(token=)[^&\s\"']+")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "token=" in message:
+            record.msg, record.args = self.PATTERN.sub(r"\1[redacted]", message), ()
+        return True
+
+
 def run(settings: GatewaySettings) -> int:
     import uvicorn
 
+    for name in ("uvicorn.error", "uvicorn.access"):
+        logging.getLogger(name).addFilter(RedactTokens())
     uvicorn.run(
         create_app(settings),
         host=settings.gateway_host,
         port=settings.gateway_port,
         log_level=settings.log_level,
         access_log=False,
+        ws="websockets-sansio",
+        ws_max_size=65536,
     )
     return 0

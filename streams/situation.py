@@ -13,6 +13,7 @@ holds, so a crash neither loses nor repeats a transition.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from datetime import UTC, datetime
@@ -42,15 +43,34 @@ class Partitions:
     def __init__(self, ctx: StreamContext, router: Any, timing: Timing) -> None:
         self.ctx, self.router, self.timing = ctx, router, timing
         self.held: dict[int, Situation] = {}
+        self.building: dict[int, asyncio.Task[Situation]] = {}
+        self.generation = 0  # bumped when partitions are revoked: older rebuilds are stale
         self.since_snapshot: dict[int, int] = {}
         self.ruleset_in_force: dict[int, str] = {}
 
+    def warm(self, partition: int) -> asyncio.Task[Situation]:
+        """Start rebuilding a partition now (on assignment), so its first input needn't wait."""
+        task = self.building.get(partition)
+        if task is None:
+            task = asyncio.ensure_future(self.rebuild(partition))
+            self.building[partition] = task
+        return task
+
+    def forget(self) -> None:
+        self.generation += 1
+        self.held.clear()
+        self.building.clear()
+
     async def get(self, partition: int) -> Situation:
-        sit = self.held.get(partition)
-        if sit is None:
-            sit = await self.rebuild(partition)
-            self.held[partition] = sit
-        return sit
+        while True:
+            sit = self.held.get(partition)
+            if sit is not None:
+                return sit
+            generation = self.generation
+            built = await self.warm(partition)
+            if generation == self.generation:
+                self.building.pop(partition, None)
+                self.held[partition] = built
 
     async def rebuild(self, partition: int) -> Situation:
         s = self.ctx.settings
@@ -106,9 +126,15 @@ def register(ctx: StreamContext, follower: RulesFollower, watchdog: Watchdog) ->
     on_error = ctx.on_error
 
     async def on_revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:
-        parts.held.clear()
+        parts.forget()
+
+    async def on_assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:
+        for tp in assigned:
+            if tp.topic == topics.NEEDS:
+                parts.warm(tp.partition)
 
     app.on_partitions_revoked.connect(on_revoked)
+    app.on_partitions_assigned.connect(on_assigned)
 
     def handle(sit: Situation, topic: str, value: dict[str, Any], cause: dict[str, Any]) -> Any:
         now = datetime.now(UTC)

@@ -115,6 +115,23 @@ def cmd_topics(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_token(args: argparse.Namespace) -> int:
+    from gateway.auth import issue, verify
+    from tike.settings import GatewaySettings
+
+    s = GatewaySettings()
+    try:
+        token = issue(s.secret.get_secret_value(), args.role, args.sub,
+                      args.ttl if args.ttl is not None else s.token_ttl_s)  # fmt: skip
+    except ValueError as exc:
+        print(f"tike token: {exc}", file=sys.stderr)
+        return 2
+    who = verify(s.secret.get_secret_value(), token)
+    print(token)
+    print(f"role {who.role}, subject {who.sub}, id {who.jti}, expires {who.exp}", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from tike.examples import EXAMPLES
 
@@ -145,6 +162,10 @@ def build_parser() -> argparse.ArgumentParser:
     group = p.add_mutually_exclusive_group()
     group.add_argument("--write", metavar="DIR")
     group.add_argument("--check", metavar="DIR")
+    p = add("token", cmd_token, "Print a signed token for a role (signed with TIKE_SECRET).")
+    p.add_argument("--role", required=True, help="control_room, operator, admin or team:<id>")
+    p.add_argument("--sub", help="subject (user or device id); default from the role")
+    p.add_argument("--ttl", type=float, help="lifetime in seconds (default TIKE_TOKEN_TTL_S)")
     add("settings", cmd_settings, "Print the table of TIKE_ settings (Markdown).")
     p = add("topics", cmd_topics, "Print the topic table, or create the topics.")
     p.add_argument("--create", action="store_true", help="create missing topics in Kafka")

@@ -44,6 +44,12 @@ class CommonSettings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         "info", description="Log level."
     )
+    fetch_max_wait_ms: int | None = Field(
+        None,
+        ge=1,
+        description="Kafka consumer fetch long-poll wait; empty means 1500 for `kafka`, 5 for "
+        "`embedded` (Tansu does not answer a long poll early).",
+    )
 
     @model_validator(mode="after")
     def _refuse_placeholder_secret(self) -> CommonSettings:
@@ -57,6 +63,12 @@ class CommonSettings(BaseSettings):
     @property
     def embedded(self) -> bool:
         return self.kafka_profile == "embedded"
+
+    @property
+    def fetch_wait_ms(self) -> int:
+        if self.fetch_max_wait_ms is not None:
+            return self.fetch_max_wait_ms
+        return 5 if self.embedded else 1500
 
 
 class WorkerSettings(CommonSettings):
@@ -83,12 +95,6 @@ class WorkerSettings(CommonSettings):
     )
     commit_interval_s: float = Field(
         1.0, gt=0, description="Offset commit interval (Faust's default is 2.8 s)."
-    )
-    fetch_max_wait_ms: int | None = Field(
-        None,
-        ge=1,
-        description="Consumer fetch long-poll wait; empty means 1500 for `kafka`, 5 for "
-        "`embedded` (Tansu does not answer a long poll early).",
     )
     session_timeout_s: float | None = Field(
         None, gt=0, description="Group session timeout; empty means 30 (`kafka`) or 10."
@@ -132,12 +138,6 @@ class WorkerSettings(CommonSettings):
         }
 
     @property
-    def fetch_wait_ms(self) -> int:
-        if self.fetch_max_wait_ms is not None:
-            return self.fetch_max_wait_ms
-        return 5 if self.embedded else 1500
-
-    @property
     def session_timeout(self) -> float:
         if self.session_timeout_s is not None:
             return self.session_timeout_s
@@ -151,6 +151,35 @@ class GatewaySettings(CommonSettings):
     gateway_port: int = Field(8000, ge=1, le=65535, description="Gateway port.")
     ui_dir: Path | None = Field(
         None, description="Directory of the web UI; empty means `ui_static/` of the checkout."
+    )
+    token_ttl_s: float = Field(
+        8 * 3600, gt=0, description="Lifetime of tokens from `tike token` and `/api/tokens`."
+    )
+    ws_max_fps: float = Field(
+        10.0, gt=0, le=100, description="Most websocket frames per second to one client."
+    )
+    ws_queue_max: int = Field(
+        2000,
+        ge=10,
+        description="Pending changes per client; beyond it the client gets a fresh snapshot.",
+    )
+    ws_send_timeout_s: float = Field(
+        10.0, gt=0, description="A client that takes longer to accept a frame is closed (4408)."
+    )
+    ws_auth_check_s: float = Field(
+        2.0, gt=0, description="How often an open socket's token is checked for revocation."
+    )
+    board_stream_maxlen: int = Field(
+        10000, ge=100, description="Board deltas kept in Redis for clients that resume."
+    )
+    team_stream_maxlen: int = Field(
+        1000, ge=10, description="Dispatch updates kept in Redis per team."
+    )
+    projector_lease_s: float = Field(
+        5.0, gt=0, description="Lease of the one gateway that projects Kafka into Redis."
+    )
+    max_body_bytes: int = Field(
+        1 << 20, ge=1024, description="Larger request bodies are refused with 413."
     )
 
 

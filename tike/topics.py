@@ -37,6 +37,7 @@ DEVICE_HEALTH = "tike.devices"
 DEADLETTER = "tike.deadletter"
 DECISIONS = "tike.decisions"
 RULES = "tike.rules"
+AUDIT = "tike.audit"
 
 TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec(ALARMS, "device id (any key accepted)", "SafetyAlarm JSON", "input"),
@@ -103,6 +104,14 @@ TOPICS: tuple[TopicSpec, ...] = (
         partitions=1,
     ),
     TopicSpec(DEADLETTER, "source topic", "DeadLetter JSON with the original bytes", "output"),
+    TopicSpec(
+        AUDIT,
+        "actor",
+        "AuditRecord JSON: every write through the gateway (who, when, what, before, after)",
+        "control, append-only",
+        configs={"retention.ms": "-1"},
+        partitions=1,
+    ),
 )
 
 BY_NAME = {t.name: t for t in TOPICS}

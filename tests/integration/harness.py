@@ -116,3 +116,58 @@ async def producer(bootstrap: str) -> AIOKafkaProducer:
     prod = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=0, acks="all")
     await prod.start()
     return prod
+
+
+SECRET = "integration-test-secret-0123456789"
+
+
+@dataclass
+class Gateway:
+    """A real `tike gateway` (uvicorn) process."""
+
+    env: dict[str, str]
+    log_path: Path
+    child: Child | None = None
+
+    @classmethod
+    def create(cls, bootstrap: str, redis_url: str, log_path: Path, **extra: str) -> Gateway:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("TIKE_")}
+        env.update(
+            TIKE_KAFKA_BOOTSTRAP=bootstrap,
+            TIKE_KAFKA_PROFILE="embedded",
+            TIKE_REDIS_URL=redis_url,
+            TIKE_GATEWAY_PORT=str(free_port()),
+            TIKE_SECRET=SECRET,
+            TIKE_ENV="test",
+            TIKE_LOG_LEVEL="info",
+            TIKE_PROJECTOR_LEASE_S="2",
+        )
+        env.update(extra)
+        return cls(env, log_path)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.env['TIKE_GATEWAY_PORT']}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.env['TIKE_GATEWAY_PORT']}"
+
+    def start(self, timeout: float = 30) -> Gateway:
+        with self.log_path.open("ab") as log:
+            self.child = spawn("gateway", tike_command("gateway"), env=self.env, log=log)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.child.alive(), f"gateway died; see {self.log_path}"
+            try:
+                with urllib.request.urlopen(self.url + "/healthz", timeout=2) as resp:
+                    if resp.status == 200:
+                        return self
+            except OSError:
+                pass
+            time.sleep(0.2)
+        raise TimeoutError(f"gateway not up in {timeout} s; see {self.log_path}")
+
+    def stop(self) -> None:
+        if self.child is not None:
+            self.child.stop(timeout=15)

@@ -96,6 +96,7 @@ def need_view(need: dict[str, Any]) -> dict[str, Any]:
         "dispatch_id": d.get("dispatch_id"),
         "dispatch_status": d.get("status"),
         "business_status": d.get("business_status"),
+        "occurred_at": src.get("occurred_at"),
         "received_at": need["received_at"],
         "due_at": need["due_at"],
         "overdue": need["overdue"],

@@ -1,0 +1,221 @@
+"""REST API: the board and its parts, team dispatches and actions, control-room actions,
+device health, the audit log and token administration."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Header, HTTPException, Query
+from pydantic import BaseModel, Field
+
+from gateway.auth import ROLES, issue, valid_role
+from gateway.commands import CommandError
+from gateway.deps import (
+    Admin,
+    CommandsDep,
+    ControlRoom,
+    RegistryDep,
+    SettingsDep,
+    StoreDep,
+    Watcher,
+    Who,
+)
+from gateway.store import P, board_key, team_key
+
+router = APIRouter(prefix="/api")
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=128)]
+
+
+def _region(registry: RegistryDep, region: str | None) -> str:
+    name = region or next(iter(registry.regions))
+    if name not in registry.regions:
+        raise HTTPException(404, f"unknown region {name!r}")
+    return name
+
+
+def _split(items: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    out: dict[str, list[dict[str, Any]]] = {"need": [], "team": [], "kpi": [], "notice": []}
+    for item in items:
+        out.setdefault(str(item.get("entity")), []).append(item)
+    return out
+
+
+@router.get("/board", tags=["board"])
+async def board(
+    who: Watcher, store: StoreDep, registry: RegistryDep, region: str | None = None
+) -> dict[str, Any]:
+    """The whole board of a region: every need, team and KPI, with the stream position."""
+    name = _region(registry, region)
+    epoch, seq, items = await store.snapshot(board_key(name))
+    return {"region": name, "epoch": epoch, "seq": seq, "items": items}
+
+
+@router.get("/needs", tags=["board"])
+async def needs(
+    who: Watcher,
+    store: StoreDep,
+    registry: RegistryDep,
+    region: str | None = None,
+    status: Literal["open", "closed", "all"] = "open",
+) -> list[dict[str, Any]]:
+    _, _, items = await store.snapshot(board_key(_region(registry, region)))
+    found = [i["data"] for i in _split(items)["need"] if i.get("data")]
+    if status != "all":
+        found = [n for n in found if n.get("status") == status]
+    return sorted(found, key=lambda n: (n.get("priority") != "stat", n.get("received_at")))
+
+
+@router.get("/needs/{need_id}", tags=["board"])
+async def need(need_id: str, who: Watcher, store: StoreDep) -> dict[str, Any]:
+    found = await store.find_need(need_id)
+    if found is None:
+        raise HTTPException(404, f"no need {need_id} on the board")
+    return found
+
+
+@router.get("/teams", tags=["board"])
+async def teams(
+    who: Watcher, store: StoreDep, registry: RegistryDep, region: str | None = None
+) -> list[dict[str, Any]]:
+    _, _, items = await store.snapshot(board_key(_region(registry, region)))
+    return [i["data"] for i in _split(items)["team"] if i.get("data")]
+
+
+@router.get("/kpis", tags=["board"])
+async def kpis(
+    who: Watcher, store: StoreDep, registry: RegistryDep, region: str | None = None
+) -> dict[str, Any]:
+    """KPIs of the region and each municipality (keys ``region`` and ``region:code``)."""
+    _, _, items = await store.snapshot(board_key(_region(registry, region)))
+    return {i["id"]: i["data"] for i in _split(items)["kpi"] if i.get("data")}
+
+
+@router.get("/devices", tags=["board"])
+async def devices(
+    who: Watcher, store: StoreDep, condition: str | None = None
+) -> list[dict[str, Any]]:
+    found = await store.devices()
+    return [d for d in found if condition is None or d.get("condition") == condition]
+
+
+@router.get("/teams/{team_id}/dispatches", tags=["teams"])
+async def dispatches(team_id: str, who: Who, store: StoreDep) -> dict[str, Any]:
+    """A team's active dispatches (the team itself, or admin)."""
+    if not who.can_team(team_id):
+        raise HTTPException(403, f"{who.role} may not read team {team_id}")
+    epoch, seq, items = await store.snapshot(team_key(team_id))
+    return {"team_id": team_id, "epoch": epoch, "seq": seq, "items": items}
+
+
+class TeamActionBody(BaseModel):
+    action: Literal["received", "accept", "decline", "en_route", "on_site", "complete", "fail"]
+    reason: str | None = Field(None, max_length=120)
+    outcome: str | None = Field(None, max_length=64)
+
+
+@router.post("/teams/{team_id}/dispatches/{dispatch_id}/actions", tags=["teams"], status_code=202)
+async def team_action(
+    team_id: str,
+    dispatch_id: str,
+    body: TeamActionBody,
+    who: Who,
+    commands: CommandsDep,
+    key: IdempotencyKey = None,
+) -> dict[str, Any]:
+    """Accept, decline, en route, on site, complete or fail a dispatch. Idempotent by key."""
+    try:
+        return await commands.team_action(who, team_id, dispatch_id, body.model_dump(), key)
+    except CommandError as exc:
+        raise HTTPException(exc.status, exc.message) from exc
+
+
+class ControlBody(BaseModel):
+    command: Literal["reassign", "close", "acknowledge"]
+    reason: str = Field(min_length=1, max_length=120)
+    team_id: str | None = Field(None, max_length=64)
+    outcome: str | None = Field(None, max_length=64)
+
+
+@router.post("/needs/{need_id}/actions", tags=["control room"], status_code=202)
+async def control_action(
+    need_id: str,
+    body: ControlBody,
+    who: ControlRoom,
+    commands: CommandsDep,
+    key: IdempotencyKey = None,
+) -> dict[str, Any]:
+    """Reassign a need to a team, close it, or acknowledge its alert; always with a reason."""
+    try:
+        return await commands.control_action(who, need_id, body.model_dump(), key)
+    except CommandError as exc:
+        raise HTTPException(exc.status, exc.message) from exc
+
+
+@router.get("/audit", tags=["audit"])
+async def audit(
+    who: Watcher, store: StoreDep, limit: Annotated[int, Query(ge=1, le=1000)] = 100
+) -> list[dict[str, Any]]:
+    """The newest audit records first."""
+    return await store.audit(limit)
+
+
+@router.get("/deadletters", tags=["audit"])
+async def deadletters(who: Watcher, store: StoreDep) -> dict[str, int]:
+    """Dead-letter records by reason."""
+    return await store.deadletters()
+
+
+class TokenBody(BaseModel):
+    role: str = Field(max_length=80, description=f"{', '.join(ROLES)} or team:<id>")
+    sub: str | None = Field(None, max_length=120)
+    ttl_s: float | None = Field(None, gt=0, le=30 * 86400)
+
+
+@router.post("/tokens", tags=["auth"], status_code=201)
+async def new_token(
+    body: TokenBody, who: Admin, settings: SettingsDep, commands: CommandsDep
+) -> dict[str, Any]:
+    if not valid_role(body.role):
+        raise HTTPException(422, f"unknown role {body.role!r}")
+    try:
+        token = issue(
+            settings.secret.get_secret_value(),
+            body.role,
+            body.sub,
+            body.ttl_s or settings.token_ttl_s,
+        )
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from exc
+    await _audited(commands, who, "token.issue", body.sub or body.role, None, body.model_dump())
+    return {"token": token, "role": body.role}
+
+
+class RevokeBody(BaseModel):
+    jti: str = Field(min_length=1, max_length=64)
+    exp: int = Field(description="The token's expiry (epoch seconds): how long to remember.")
+
+
+@router.post("/tokens/revoke", tags=["auth"], status_code=202)
+async def revoke(
+    body: RevokeBody, who: Admin, store: StoreDep, commands: CommandsDep
+) -> dict[str, Any]:
+    """Revoke a token by id; open sockets using it close within TIKE_WS_AUTH_CHECK_S."""
+    ttl = max(1, int(body.exp - time.time()) + 60)
+    await store.redis.set(f"{P}revoked:{body.jti}", b"1", ex=ttl)
+    await _audited(commands, who, "token.revoke", body.jti, None, body.model_dump())
+    return {"revoked": body.jti}
+
+
+@router.get("/me", tags=["auth"])
+async def me(who: Who) -> dict[str, Any]:
+    return {"sub": who.sub, "role": who.role, "team_id": who.team_id, "exp": who.exp}
+
+
+async def _audited(
+    commands: CommandsDep, who: Who, action: str, target: str, before: Any, after: Any
+) -> None:
+    try:
+        await commands.audit(who, action, target, before, after)
+    except CommandError as exc:
+        raise HTTPException(exc.status, exc.message) from exc

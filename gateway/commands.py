@@ -1,0 +1,191 @@
+"""Writes through the gateway: team actions, control-room actions and the audit log.
+
+Each write is idempotent by its key (``Idempotency-Key`` or the socket message's
+``idempotency_key``): the first request sends, a repeat gets the first answer back. Every
+write is audited on ``tike.audit`` before it is sent (who, when, what, before and after).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+from pydantic import ValidationError
+
+from gateway import metrics
+from gateway.auth import Principal
+from gateway.store import P, Store
+from tike import topics
+from tike.events import ControlAction, TeamEvent
+from tike.records import stable_id
+from tike.settings import GatewaySettings
+
+log = logging.getLogger(__name__)
+IDEMPOTENCY_TTL_S = 24 * 3600
+
+
+class CommandError(Exception):
+    """A write refused; ``status`` is the HTTP status, the message says why."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+def _errors(exc: ValidationError) -> str:
+    return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())[:500]
+
+
+class Commands:
+    def __init__(self, settings: GatewaySettings, store: Store) -> None:
+        self.settings, self.store = settings, store
+        self._producer: AIOKafkaProducer | None = None
+        self._lock = asyncio.Lock()
+
+    async def _send(self, topic: str, key: str, value: bytes) -> None:
+        try:
+            async with self._lock:
+                if self._producer is None:
+                    producer = AIOKafkaProducer(
+                        bootstrap_servers=self.settings.kafka_bootstrap,
+                        acks="all",
+                        linger_ms=0,
+                        request_timeout_ms=10000,
+                    )
+                    await producer.start()
+                    self._producer = producer
+            await self._producer.send_and_wait(topic, value, key=key.encode())
+        except (KafkaError, OSError) as exc:
+            raise CommandError(503, f"Kafka is unavailable: {exc}") from exc
+        metrics.EVENTS_OUT.labels(topic).inc()
+
+    async def close(self) -> None:
+        if self._producer is not None:
+            await self._producer.stop()
+            self._producer = None
+
+    async def audit(
+        self, who: Principal, action: str, target: str, before: Any, after: Any
+    ) -> dict[str, Any]:
+        record = {
+            "kind": "audit",
+            "schema_version": 1,
+            "audit_id": secrets.token_hex(8),
+            "at": _now(),
+            "actor": who.sub,
+            "role": who.role,
+            "action": action,
+            "target": target,
+            "before": before,
+            "after": after,
+        }
+        await self._send(topics.AUDIT, who.sub, orjson.dumps(record))
+        return record
+
+    async def _once(self, scope: str, key: str | None, send: Any) -> dict[str, Any]:
+        """Run ``send(event_id)`` once per ``scope``/``key``; a repeat gets the first answer."""
+        key = key or secrets.token_hex(12)
+        if not 1 <= len(key) <= 128:
+            raise CommandError(422, "idempotency key must be 1-128 characters")
+        slot = f"{P}idem:{scope}:{key}"
+        event_id = stable_id("gw", scope, key)
+        claimed = await self.store.redis.set(slot, b"{}", nx=True, ex=IDEMPOTENCY_TTL_S)
+        if not claimed:
+            for _ in range(50):  # the first request may still be sending
+                prior = await self.store.redis.get(slot)
+                if prior and prior != b"{}":
+                    return {**orjson.loads(prior), "duplicate": True}
+                await asyncio.sleep(0.1)
+            raise CommandError(409, f"a request with idempotency key {key!r} is in progress")
+        try:
+            result: dict[str, Any] = await send(event_id)
+        except BaseException:
+            await self.store.redis.delete(slot)
+            raise
+        result = {**result, "event_id": event_id, "idempotency_key": key}
+        await self.store.redis.set(slot, orjson.dumps(result), ex=IDEMPOTENCY_TTL_S)
+        return {**result, "duplicate": False}
+
+    async def team_action(
+        self,
+        who: Principal,
+        team_id: str,
+        dispatch_id: str,
+        body: dict[str, Any],
+        key: str | None,
+    ) -> dict[str, Any]:
+        if not who.can_team(team_id):
+            raise CommandError(403, f"{who.role} may not act for team {team_id}")
+        dispatch = await self.store.dispatch(team_id, dispatch_id)
+        if dispatch is None:
+            raise CommandError(404, f"team {team_id} has no active dispatch {dispatch_id}")
+
+        async def send(event_id: str) -> dict[str, Any]:
+            try:
+                event = TeamEvent(
+                    event_id=event_id,
+                    occurred_at=datetime.now(UTC),
+                    source="tike-gateway",
+                    team_id=team_id,
+                    dispatch_id=dispatch_id,
+                    region=dispatch["region"],
+                    action=body.get("action"),
+                    reason=body.get("reason"),
+                    outcome=body.get("outcome"),
+                )
+            except ValidationError as exc:
+                raise CommandError(422, _errors(exc)) from exc
+            before = {k: dispatch.get(k) for k in ("status", "business_status", "version")}
+            await self.audit(
+                who, f"team.{event.action}", dispatch_id, before, event.model_dump(mode="json")
+            )
+            await self._send(topics.TEAM_EVENTS, team_id, event.model_dump_json().encode())
+            return {"status": "sent", "dispatch_id": dispatch_id, "action": event.action.value}
+
+        return await self._once(f"team:{team_id}", key, send)
+
+    async def control_action(
+        self, who: Principal, need_id: str, body: dict[str, Any], key: str | None
+    ) -> dict[str, Any]:
+        if not who.can("control_room"):
+            raise CommandError(403, f"{who.role} may not act on needs")
+        need = await self.store.find_need(need_id)
+        if need is None:
+            raise CommandError(404, f"no need {need_id} on the board")
+
+        async def send(event_id: str) -> dict[str, Any]:
+            try:
+                event = ControlAction(
+                    event_id=event_id,
+                    occurred_at=datetime.now(UTC),
+                    source="tike-gateway",
+                    region=need["region"],
+                    need_id=need_id,
+                    command=body.get("command"),
+                    actor=who.sub,
+                    reason=body.get("reason"),
+                    team_id=body.get("team_id"),
+                    outcome=body.get("outcome"),
+                )
+            except ValidationError as exc:
+                raise CommandError(422, _errors(exc)) from exc
+            data = need.get("data") or {}
+            before = {k: data.get(k) for k in ("status", "phase", "owner", "team_id", "alert")}
+            await self.audit(
+                who, f"need.{event.command}", need_id, before, event.model_dump(mode="json")
+            )
+            await self._send(topics.CONTROL, need_id, event.model_dump_json().encode())
+            return {"status": "sent", "need_id": need_id, "command": event.command.value}
+
+        return await self._once(f"control:{who.sub}", key, send)

@@ -1,0 +1,84 @@
+"""Prometheus metrics of a gateway process (``/metrics``).
+
+Counters are per process. The dead-letter counts and the projection lag are read from Redis
+at scrape time, so every gateway reports the same figures whichever process projects.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+EVENTS_IN = Counter(
+    "tike_gateway_events_in_total",
+    "Kafka records projected, by topic.",
+    ["topic"],
+    registry=REGISTRY,
+)
+EVENTS_OUT = Counter(
+    "tike_gateway_events_out_total",
+    "Records sent: items to websockets by channel, and commands to Kafka by topic.",
+    ["target"],
+    registry=REGISTRY,
+)
+FRAMES_OUT = Counter(
+    "tike_gateway_ws_frames_total",
+    "Websocket frames sent, by channel.",
+    ["channel"],
+    registry=REGISTRY,
+)
+DEADLETTERS = Gauge(
+    "tike_deadletter_records",
+    "Dead-letter records projected, by reason.",
+    ["reason"],
+    registry=REGISTRY,
+)
+DECISION_LATENCY = Histogram(
+    "tike_gateway_decision_latency_seconds",
+    "Event time (occurred_at) of a need to its routing decision, seen on new needs.",
+    buckets=LATENCY_BUCKETS,
+    registry=REGISTRY,
+)
+E2E_LATENCY = Histogram(
+    "tike_gateway_e2e_latency_seconds",
+    "Event time of a new need to its websocket send.",
+    buckets=LATENCY_BUCKETS,
+    registry=REGISTRY,
+)
+CLIENTS = Gauge(
+    "tike_gateway_ws_clients",
+    "Connected websocket clients, by channel.",
+    ["channel"],
+    registry=REGISTRY,
+)
+QUEUE_DROPS = Counter(
+    "tike_gateway_queue_drops_total",
+    "Slow-client events: `coalesced` (queue overflow became a snapshot) or `closed`.",
+    ["channel", "reason"],
+    registry=REGISTRY,
+)
+CONSUMER_LAG = Gauge(
+    "tike_gateway_consumer_lag",
+    "Records on a projected topic partition not yet in Redis (this process's view).",
+    ["topic", "partition"],
+    registry=REGISTRY,
+)
+PROJECTOR_ACTIVE = Gauge(
+    "tike_gateway_projector_active",
+    "1 if this process holds the projection lease.",
+    registry=REGISTRY,
+)
+PROJECTION_RESETS = Counter(
+    "tike_gateway_projection_resets_total",
+    "Projections rebuilt from Kafka because Redis lost its data.",
+    registry=REGISTRY,
+)
+AUTH_FAILURES = Counter(
+    "tike_gateway_auth_failures_total",
+    "Refused tokens, by reason.",
+    ["reason"],
+    registry=REGISTRY,
+)

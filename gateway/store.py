@@ -1,0 +1,200 @@
+"""The Redis projection: layout, the atomic apply script, and the reads the gateway serves.
+
+Layout (prefix ``tike:``; standalone Redis, the script builds key names):
+
+- ``epoch``: id of the current projection. A Redis that lost its data has none, and every
+  reader that sees a new epoch starts over from a snapshot.
+- ``offsets``: ``topic:partition`` -> next Kafka offset to project. Written by the same
+  script that applies the records, so the projection is exactly-once into Redis.
+- ``board:{region}``: ``entity:id`` -> latest board delta (JSON); ``board:{region}:v`` its
+  version, ``board:{region}:seq`` a counter, ``board:{region}:stream`` the deltas, each with
+  stream id ``<seq>-1`` (MAXLEN-trimmed) for replay. ``regions``: regions seen.
+- ``team:{team}``: dispatch id -> the dispatch while it is active; ``team:{team}:v``,
+  ``:seq`` and ``:stream`` as for the board (offers, updates and refusals).
+- ``devices``: device id -> latest device health. ``deadletter``: reason -> count, and
+  ``deadletter:recent`` (stream). ``audit``: the audit log (stream, from ``tike.audit``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import redis.asyncio as aioredis
+
+P = "tike:"
+EPOCH = P + "epoch"
+OFFSETS = P + "offsets"
+REGIONS = P + "regions"
+DEVICES = P + "devices"
+DEADLETTER = P + "deadletter"
+AUDIT = P + "audit"
+LEASE = P + "projector:lease"
+PROJECTION_PATTERNS = ("board:*", "team:*", "offsets", "regions", "devices", "deadletter*", "audit")
+
+#: ARGV: epoch, offsets field, next offset, board maxlen, team maxlen, then items of 6:
+#: kind, a, b, version, op, payload. Returns -1 on a foreign epoch, else records applied.
+APPLY = """
+local P = 'tike:'
+if redis.call('GET', P..'epoch') ~= ARGV[1] then return -1 end
+local applied = 0
+local function versioned(base, field, ver, op, payload, keep, maxlen)
+  local cur = tonumber(redis.call('HGET', base..':v', field) or '-1')
+  if tonumber(ver) <= cur then return end
+  if keep then
+    redis.call('HSET', base, field, payload)
+    redis.call('HSET', base..':v', field, ver)
+  else
+    redis.call('HDEL', base, field)
+    redis.call('HSET', base..':v', field, ver)
+  end
+  local seq = redis.call('INCR', base..':seq')
+  redis.call('XADD', base..':stream', 'MAXLEN', '~', maxlen, seq..'-1', 'd', payload)
+  applied = applied + 1
+end
+local i = 6
+while i + 5 <= #ARGV do
+  local kind, a, b = ARGV[i], ARGV[i+1], ARGV[i+2]
+  local ver, op, payload = ARGV[i+3], ARGV[i+4], ARGV[i+5]
+  i = i + 6
+  if kind == 'board' then
+    versioned(P..'board:'..a, b, ver, op, payload, op == 'upsert', ARGV[4])
+    redis.call('SADD', P..'regions', a)
+  elseif kind == 'dispatch' then
+    versioned(P..'team:'..a, b, ver, op, payload, op == 'keep', ARGV[5])
+  elseif kind == 'note' then
+    local seq = redis.call('INCR', P..'team:'..a..':seq')
+    redis.call('XADD', P..'team:'..a..':stream', 'MAXLEN', '~', ARGV[5], seq..'-1', 'd', payload)
+    applied = applied + 1
+  elseif kind == 'device' then
+    redis.call('HSET', P..'devices', a, payload)
+    applied = applied + 1
+  elseif kind == 'deadletter' then
+    redis.call('HINCRBY', P..'deadletter', a, 1)
+    redis.call('XADD', P..'deadletter:recent', 'MAXLEN', '~', 500, '*', 'd', payload)
+    applied = applied + 1
+  elseif kind == 'audit' then
+    redis.call('XADD', P..'audit', 'MAXLEN', '~', 100000, '*', 'd', payload)
+    applied = applied + 1
+  end
+end
+local cur = tonumber(redis.call('HGET', P..'offsets', ARGV[2]) or '-1')
+if tonumber(ARGV[3]) > cur then redis.call('HSET', P..'offsets', ARGV[2], ARGV[3]) end
+return applied
+"""
+
+
+def board_key(region: str) -> str:
+    return f"{P}board:{region}"
+
+
+def team_key(team_id: str) -> str:
+    return f"{P}team:{team_id}"
+
+
+def parse_seq(stream_id: bytes | str) -> int:
+    text = stream_id.decode() if isinstance(stream_id, bytes) else stream_id
+    return int(text.split("-", 1)[0])
+
+
+def _text(value: bytes | str | None) -> str | None:
+    if value is None:
+        return None
+    return value.decode() if isinstance(value, bytes) else value
+
+
+class Store:
+    """Reads and writes of the projection. All methods raise Redis errors to the caller."""
+
+    def __init__(self, redis: aioredis.Redis) -> None:
+        self.redis = redis
+        self._apply = redis.register_script(APPLY)
+
+    async def epoch(self) -> str | None:
+        return _text(await self.redis.get(EPOCH))
+
+    async def start_epoch(self, new: str) -> str:
+        """The current epoch; a new one (with the old projection cleared) if there is none."""
+        current = await self.epoch()
+        if current is not None:
+            return current
+        for pattern in PROJECTION_PATTERNS:
+            async for key in self.redis.scan_iter(match=P + pattern, count=500):
+                await self.redis.delete(key)
+        if await self.redis.set(EPOCH, new, nx=True):
+            return new
+        return await self.epoch() or new
+
+    async def offsets(self) -> dict[str, int]:
+        raw = await self.redis.hgetall(OFFSETS)
+        return {_text(k) or "": int(v) for k, v in raw.items()}
+
+    async def apply(
+        self,
+        epoch: str,
+        position: str,
+        next_offset: int,
+        items: list[tuple[str, ...]],
+        board_maxlen: int,
+        team_maxlen: int,
+    ) -> int:
+        argv: list[Any] = [epoch, position, next_offset, board_maxlen, team_maxlen]
+        for item in items:
+            argv.extend(item)
+        return int(await self._apply(args=argv))
+
+    # --- reads --------------------------------------------------------------------------
+
+    async def snapshot(self, base: str) -> tuple[str | None, int, list[dict[str, Any]]]:
+        """Epoch, sequence number and every item of a board or team hash, consistently."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.get(EPOCH)
+            pipe.get(base + ":seq")
+            pipe.hgetall(base)
+            epoch, seq, items = await pipe.execute()
+        values = [orjson.loads(v) for v in items.values()]
+        return _text(epoch), int(seq or 0), values
+
+    async def since(
+        self, base: str, seq: int, limit: int
+    ) -> list[tuple[int, dict[str, Any]]] | None:
+        """The stream after ``seq``, or None if part of it is gone (trimmed or reset)."""
+        current = int(await self.redis.get(base + ":seq") or 0)
+        if seq > current:
+            return None
+        if seq == current:
+            return []
+        if current - seq > limit:
+            return None
+        entries: Any = await self.redis.xrange(base + ":stream", min=f"{seq + 1}-0", count=limit)
+        if not entries or parse_seq(entries[0][0]) != seq + 1:
+            return None
+        return [(parse_seq(eid), orjson.loads(fields[b"d"])) for eid, fields in entries]
+
+    async def regions(self) -> list[str]:
+        return sorted(_text(r) or "" for r in await self.redis.smembers(REGIONS))
+
+    async def entity(self, region: str, entity: str, entity_id: str) -> dict[str, Any] | None:
+        raw = await self.redis.hget(board_key(region), f"{entity}:{entity_id}")
+        return orjson.loads(raw) if raw else None
+
+    async def find_need(self, need_id: str) -> dict[str, Any] | None:
+        for region in await self.regions():
+            found = await self.entity(region, "need", need_id)
+            if found is not None:
+                return found
+        return None
+
+    async def dispatch(self, team_id: str, dispatch_id: str) -> dict[str, Any] | None:
+        raw = await self.redis.hget(team_key(team_id), dispatch_id)
+        return orjson.loads(raw) if raw else None
+
+    async def devices(self) -> list[dict[str, Any]]:
+        return [orjson.loads(v) for v in (await self.redis.hgetall(DEVICES)).values()]
+
+    async def deadletters(self) -> dict[str, int]:
+        return {_text(k) or "": int(v) for k, v in (await self.redis.hgetall(DEADLETTER)).items()}
+
+    async def audit(self, limit: int) -> list[dict[str, Any]]:
+        entries: Any = await self.redis.xrevrange(AUDIT, count=limit)
+        return [orjson.loads(fields[b"d"]) for _, fields in entries]

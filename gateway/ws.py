@@ -1,0 +1,312 @@
+"""Websocket channels: ``/ws/board`` (control room) and ``/ws/teams/{team_id}`` (a team).
+
+Protocol (JSON text frames, server to client):
+
+- ``{"type": "snapshot", "epoch", "seq", "items": [...]}``: the whole state of the channel;
+- ``{"type": "deltas", "epoch", "seq", "items": [...]}``: changes after the previous frame,
+  newest per entity, at most ``TIKE_WS_MAX_FPS`` frames per second;
+- ``{"type": "ack" | "error", ...}``: answers to a team's action messages.
+
+A client resumes with ``?epoch=E&seq=N`` (the last frame's); a gap gives a fresh snapshot.
+The token comes as ``?token=`` or an ``Authorization: Bearer`` header. Close codes:
+4400 bad request, 4401 token missing, invalid, expired or revoked, 4403 role not allowed,
+4408 too slow (a frame was not taken within ``TIKE_WS_SEND_TIMEOUT_S``), 1001 shutdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from redis.exceptions import RedisError
+from starlette.websockets import WebSocketState
+
+from gateway import metrics
+from gateway.auth import Principal, TokenError, verify
+from gateway.commands import CommandError
+from gateway.fanout import Outbox
+from gateway.store import P, board_key, team_key
+
+log = logging.getLogger(__name__)
+router = APIRouter()
+
+BAD_REQUEST, UNAUTHORIZED, FORBIDDEN, TOO_SLOW = 4400, 4401, 4403, 4408
+LIVE_S = 60.0
+
+
+class Closed(Exception):
+    def __init__(self, code: int, reason: str) -> None:
+        super().__init__(reason)
+        self.code, self.reason = code, reason
+
+
+async def principal_of(ws: WebSocket) -> Principal:
+    """Verify the socket's token; raises :class:`Closed` with 4401."""
+    app = ws.app
+    token = ws.query_params.get("token") or ""
+    header = ws.headers.get("authorization", "")
+    if not token and header.lower().startswith("bearer "):
+        token = header[7:].strip()
+    try:
+        who = verify(app.state.settings.secret.get_secret_value(), token)
+    except TokenError as exc:
+        metrics.AUTH_FAILURES.labels("ws").inc()
+        raise Closed(UNAUTHORIZED, str(exc)) from exc
+    if await app.state.store.redis.exists(f"{P}revoked:{who.jti}"):
+        metrics.AUTH_FAILURES.labels("ws").inc()
+        raise Closed(UNAUTHORIZED, "token revoked")
+    return who
+
+
+def _e2e(items: list[dict[str, Any]], now: float) -> None:
+    for item in items:
+        data = item.get("data") or {}
+        if item.get("entity") == "need" and item.get("version") == 1 and data.get("occurred_at"):
+            with contextlib.suppress(ValueError):
+                took = now - datetime.fromisoformat(data["occurred_at"]).timestamp()
+                if 0 <= took < LIVE_S:
+                    metrics.E2E_LATENCY.observe(took)
+
+
+class Session:
+    """One client on one channel: snapshot or resume, then coalesced deltas."""
+
+    def __init__(
+        self,
+        ws: WebSocket,
+        who: Principal,
+        channel: str,
+        base: str,
+        key_of: Callable[[dict[str, Any]], str],
+    ) -> None:
+        self.ws, self.who, self.channel, self.base = ws, who, channel, base
+        state = ws.app.state
+        self.settings, self.store, self.hub = state.settings, state.store, state.hub
+        self.box = Outbox(key_of, self.settings.ws_queue_max)
+        self.epoch: str | None = None
+        self.subscribed = False
+
+    async def _send(self, frame: dict[str, Any]) -> None:
+        try:
+            await asyncio.wait_for(
+                self.ws.send_bytes(orjson.dumps(frame)), self.settings.ws_send_timeout_s
+            )
+        except TimeoutError as exc:
+            metrics.QUEUE_DROPS.labels(self.channel, "closed").inc()
+            raise Closed(TOO_SLOW, "client too slow") from exc
+        metrics.FRAMES_OUT.labels(self.channel).inc()
+        items = frame.get("items") or ()
+        metrics.EVENTS_OUT.labels(f"ws:{self.channel}").inc(len(items))
+
+    async def _snapshot(self) -> None:
+        self.box.begin_snapshot()
+        epoch, seq, items = await self.store.snapshot(self.base)
+        self.epoch = epoch
+        if not self.subscribed:
+            self.hub.subscribe(self.base, self.box, epoch, seq)
+            self.subscribed = True
+        else:
+            self.box.drop_through(seq)
+        await self._send(
+            {
+                "type": "snapshot",
+                "channel": self.channel,
+                "epoch": epoch,
+                "seq": seq,
+                "items": items,
+            }
+        )
+
+    async def _resume(self, epoch: str | None, seq: int | None) -> bool:
+        if epoch is None or seq is None or epoch != await self.store.epoch():
+            return False
+        found = await self.store.since(self.base, seq, self.settings.ws_queue_max)
+        if found is None:
+            return False
+        last = found[-1][0] if found else seq
+        self.epoch = epoch
+        self.hub.subscribe(self.base, self.box, epoch, last)
+        self.subscribed = True
+        await self._send(
+            {
+                "type": "deltas",
+                "channel": self.channel,
+                "epoch": epoch,
+                "seq": last,
+                "items": [i for _, i in found],
+                "resumed": True,
+            }
+        )
+        return True
+
+    async def _pump(self) -> None:
+        gap = 1.0 / self.settings.ws_max_fps
+        while True:
+            await self.box.wake.wait()
+            if self.box.needs_snapshot:
+                if self.box.overflowed:
+                    metrics.QUEUE_DROPS.labels(self.channel, "coalesced").inc()
+                    self.box.overflowed = 0
+                await self._snapshot()
+            else:
+                seq, items = self.box.take()
+                if items:
+                    await self._send(
+                        {
+                            "type": "deltas",
+                            "channel": self.channel,
+                            "epoch": self.epoch,
+                            "seq": seq,
+                            "items": items,
+                        }
+                    )
+                    _e2e(items, time.time())
+            await asyncio.sleep(gap)
+
+    async def _watch_token(self) -> None:
+        while True:
+            left = self.who.exp - time.time()
+            if left <= 0:
+                raise Closed(UNAUTHORIZED, "token expired")
+            await asyncio.sleep(min(self.settings.ws_auth_check_s, left))
+            with contextlib.suppress(RedisError, OSError):
+                if await self.store.redis.exists(f"{P}revoked:{self.who.jti}"):
+                    raise Closed(UNAUTHORIZED, "token revoked")
+
+    async def _receive(self, on_message: Callable[[dict[str, Any]], Any] | None) -> None:
+        while True:
+            message = await self.ws.receive()
+            if message["type"] == "websocket.disconnect":
+                raise WebSocketDisconnect(message.get("code", 1000))
+            raw = message.get("text") or message.get("bytes") or b""
+            try:
+                msg = orjson.loads(raw)
+                if not isinstance(msg, dict):
+                    raise ValueError("a message is a JSON object")
+            except ValueError as exc:
+                await self._send({"type": "error", "message": f"bad message: {exc}"})
+                continue
+            if msg.get("type") == "ping":
+                await self._send({"type": "pong", "at": time.time()})
+            elif on_message is not None:
+                await on_message(msg)
+            else:
+                await self._send({"type": "error", "message": "this channel takes no messages"})
+
+    async def run(
+        self,
+        epoch: str | None,
+        seq: int | None,
+        on_message: Callable[[dict[str, Any]], Any] | None = None,
+    ) -> None:
+        metrics.CLIENTS.labels(self.channel).inc()
+        tasks: list[asyncio.Task[None]] = []
+        try:
+            if not await self._resume(epoch, seq):
+                await self._snapshot()
+            tasks = [
+                asyncio.create_task(self._pump()),
+                asyncio.create_task(self._watch_token()),
+                asyncio.create_task(self._receive(on_message)),
+            ]
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                task.result()
+        finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(BaseException):
+                    await task
+            if self.subscribed:
+                self.hub.unsubscribe(self.base, self.box)
+            metrics.CLIENTS.labels(self.channel).dec()
+
+
+async def _serve(ws: WebSocket, open_session: Callable[[Principal], Any]) -> None:
+    await ws.accept()
+    try:
+        who = await principal_of(ws)
+        await open_session(who)
+    except Closed as exc:
+        if ws.client_state is WebSocketState.CONNECTED:
+            await ws.close(exc.code, exc.reason)
+    except WebSocketDisconnect:
+        pass
+    except (RedisError, OSError) as exc:
+        log.warning("websocket closed: %s", exc)
+        if ws.client_state is WebSocketState.CONNECTED:
+            await ws.close(1011, "state store unavailable")
+
+
+def _board_key(item: dict[str, Any]) -> str:
+    return f"{item.get('entity')}:{item.get('id')}"
+
+
+def _team_key(item: dict[str, Any]) -> str:
+    if item.get("kind") == "dispatch":
+        return f"dispatch:{item.get('dispatch_id')}"
+    return f"note:{item.get('event_id')}:{item.get('at')}"
+
+
+@router.websocket("/ws/board")
+async def board(
+    ws: WebSocket, region: str | None = None, epoch: str | None = None, seq: int | None = None
+) -> None:
+    async def session(who: Principal) -> None:
+        if not who.can("control_room", "operator"):
+            raise Closed(FORBIDDEN, f"{who.role} may not watch the board")
+        name = region or ws.app.state.default_region
+        if name not in ws.app.state.registry.regions:
+            raise Closed(BAD_REQUEST, f"unknown region {name!r}")
+        await Session(ws, who, "board", board_key(name), _board_key).run(epoch, seq)
+
+    await _serve(ws, session)
+
+
+@router.websocket("/ws/teams/{team_id}")
+async def team(
+    ws: WebSocket, team_id: str, epoch: str | None = None, seq: int | None = None
+) -> None:
+    async def session(who: Principal) -> None:
+        if not who.can_team(team_id):
+            raise Closed(FORBIDDEN, f"{who.role} may not read team {team_id}")
+        s = Session(ws, who, "team", team_key(team_id), _team_key)
+
+        async def on_message(msg: dict[str, Any]) -> None:
+            key = msg.get("idempotency_key")
+            if msg.get("type") != "action" or not isinstance(msg.get("dispatch_id"), str):
+                await s._send(
+                    {
+                        "type": "error",
+                        "idempotency_key": key,
+                        "message": "expected {type: action, dispatch_id, action}",
+                    }
+                )
+                return
+            try:
+                result = await ws.app.state.commands.team_action(
+                    who, team_id, msg["dispatch_id"], msg, key if isinstance(key, str) else None
+                )
+            except CommandError as exc:
+                await s._send(
+                    {
+                        "type": "error",
+                        "idempotency_key": key,
+                        "status": exc.status,
+                        "message": exc.message,
+                    }
+                )
+                return
+            await s._send({"type": "ack", **result})
+
+        await s.run(epoch, seq, on_message)
+
+    await _serve(ws, session)
