@@ -22,6 +22,7 @@ from gateway.deps import (
     Who,
 )
 from gateway.store import P, board_key, team_key
+from tike.events import Outcome
 
 router = APIRouter(prefix="/api")
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=128)]
@@ -111,7 +112,7 @@ async def dispatches(team_id: str, who: Who, store: StoreDep) -> dict[str, Any]:
 class TeamActionBody(BaseModel):
     action: Literal["received", "accept", "decline", "en_route", "on_site", "complete", "fail"]
     reason: str | None = Field(None, max_length=120)
-    outcome: str | None = Field(None, max_length=64)
+    outcome: Outcome | None = None
 
 
 @router.post("/teams/{team_id}/dispatches/{dispatch_id}/actions", tags=["teams"], status_code=202)
@@ -134,7 +135,7 @@ class ControlBody(BaseModel):
     command: Literal["reassign", "close", "acknowledge"]
     reason: str = Field(min_length=1, max_length=120)
     team_id: str | None = Field(None, max_length=64)
-    outcome: str | None = Field(None, max_length=64)
+    outcome: Outcome | None = None
 
 
 @router.post("/needs/{need_id}/actions", tags=["control room"], status_code=202)
@@ -209,7 +210,14 @@ async def revoke(
 
 @router.get("/me", tags=["auth"])
 async def me(who: Who) -> dict[str, Any]:
-    return {"sub": who.sub, "role": who.role, "team_id": who.team_id, "exp": who.exp}
+    """Who the token says the caller is (its id and expiry are needed to revoke it)."""
+    return {
+        "sub": who.sub,
+        "role": who.role,
+        "team_id": who.team_id,
+        "jti": who.jti,
+        "exp": who.exp,
+    }
 
 
 async def _audited(

@@ -54,28 +54,41 @@ class BodyLimit:
         if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
             await self._refuse(scope, receive, send)
             return
-        seen = 0
-
-        async def limited() -> Message:
-            nonlocal seen
+        # Read the body here (it is small by definition) so an oversize streamed body is
+        # refused with 413 before the app sees it; the app gets it replayed.
+        chunks, seen, more = [], 0, True
+        while more:
             message = await receive()
-            seen += len(message.get("body", b""))
+            if message["type"] != "http.request":
+                await self.app(scope, _replay([], message), send)
+                return
+            chunk = message.get("body", b"")
+            seen += len(chunk)
             if seen > self.limit:
-                raise _TooLarge()
-            return message
-
-        try:
-            await self.app(scope, limited, send)
-        except _TooLarge:
-            await self._refuse(scope, receive, send)
+                await self._refuse(scope, receive, send)
+                return
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        await self.app(scope, _replay(chunks, None, receive), send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
         body = {"error": "payload_too_large", "detail": f"request body over {self.limit} bytes"}
         await JSONResponse(body, status_code=413)(scope, receive, send)
 
 
-class _TooLarge(Exception):
-    pass
+def _replay(chunks: list[bytes], final: Message | None, rest: Receive | None = None) -> Receive:
+    """A receive() that gives the buffered body once, then defers to the real one."""
+    pending: list[Message] = [{"type": "http.request", "body": b"".join(chunks),
+                               "more_body": False}] if final is None else [final]  # fmt: skip
+
+    async def receive() -> Message:
+        if pending:
+            return pending.pop()
+        if rest is None:
+            return {"type": "http.disconnect"}
+        return await rest()
+
+    return receive
 
 
 def _error(status: int, code: str, detail: Any) -> JSONResponse:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import math
 import re
 import secrets
 import time
@@ -80,7 +81,7 @@ def issue(secret: str, role: str, sub: str | None = None, ttl_s: float = 8 * 360
         "sub": sub,
         "role": role,
         "iat": now,
-        "exp": now + int(ttl_s),
+        "exp": now + math.ceil(ttl_s),
         "jti": secrets.token_hex(8),
     }
     signing_input = f"{_b64(orjson.dumps(HEADER))}.{_b64(orjson.dumps(claims))}"
@@ -91,6 +92,8 @@ def verify(secret: str, token: str, now: float | None = None) -> Principal:
     """The principal of a valid, unexpired token; :class:`TokenError` otherwise."""
     if not token or len(token) > 4096:
         raise TokenError("missing or oversized token")
+    if not token.isascii():
+        raise TokenError("malformed token")
     parts = token.split(".")
     if len(parts) != 3:
         raise TokenError("malformed token")

@@ -44,7 +44,7 @@ def _seconds_between(start: Any, end: Any) -> float | None:
         return (
             datetime.fromisoformat(str(end)) - datetime.fromisoformat(str(start))
         ).total_seconds()
-    except ValueError:
+    except (ValueError, TypeError):  # unparsable, or naive against aware
         return None
 
 

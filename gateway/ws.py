@@ -96,7 +96,7 @@ class Session:
     async def _send(self, frame: dict[str, Any]) -> None:
         try:
             await asyncio.wait_for(
-                self.ws.send_bytes(orjson.dumps(frame)), self.settings.ws_send_timeout_s
+                self.ws.send_text(orjson.dumps(frame).decode()), self.settings.ws_send_timeout_s
             )
         except TimeoutError as exc:
             metrics.QUEUE_DROPS.labels(self.channel, "closed").inc()
