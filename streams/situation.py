@@ -163,10 +163,6 @@ def register(ctx: StreamContext, follower: RulesFollower, watchdog: Watchdog) ->
             metrics.EVENTS_IN.labels(topic).inc()
             await follower.ready.wait()
             sit = await parts.get(partition)
-            if sit.seen(topic, partition, msg.offset):
-                metrics.REDELIVERED.labels(topic).inc()
-                watchdog.processed(topic, partition, msg.offset)
-                continue
             if topic == topics.NEEDS:
                 label = follower.router.ruleset.label
                 if parts.ruleset_in_force.get(partition) != label:
@@ -175,7 +171,12 @@ def register(ctx: StreamContext, follower: RulesFollower, watchdog: Watchdog) ->
                              msg.offset)  # fmt: skip
             cause = {"topic": topic, "partition": partition, "offset": msg.offset}
             try:
-                record = handle(sit, topic, orjson.loads(msg.value), cause)
+                value = orjson.loads(msg.value)
+                if sit.redelivered(topic, value):
+                    metrics.REDELIVERED.labels(topic).inc()
+                    watchdog.processed(topic, partition, msg.offset)
+                    continue
+                record = handle(sit, topic, value, cause)
             except Exception as exc:  # a bad record or a bug must not stop the region
                 log.exception("cannot apply %s[%d]@%d", topic, partition, msg.offset)
                 raw = RawRecord(topic, partition, msg.offset, msg.key, msg.value)

@@ -113,6 +113,13 @@ class Stack:
         width = max(len(r[1]) for r in self.rows)
         lines = ["Tike is up:", ""]
         lines += [f"  {name:<10} {where:<{width}}  log {log}" for name, where, log in self.rows]
+        if self.settings.env == "dev":
+            from gateway.auth import issue
+
+            secret, ttl = self.settings.secret.get_secret_value(), self.settings.token_ttl_s
+            lines += ["", "Demo tokens (dev only; `tike token --role team:<id>` for a team):"]
+            lines += [f"  {role:<13}{issue(secret, role, ttl_s=ttl)}"
+                      for role in ("control_room", "operator", "admin")]  # fmt: skip
         lines += ["", "Stop with Ctrl-C."]
         return "\n".join(lines)
 

@@ -37,7 +37,8 @@ class Timing:
 
 
 def empty_state() -> State:
-    return {"needs": {}, "teams": {}, "dispatches": {}, "calls": [], "watermarks": {}}
+    return {"needs": {}, "teams": {}, "dispatches": {}, "calls": [], "events": {},
+            "watermarks": {}}  # fmt: skip
 
 
 def _iso(t: datetime) -> str:
@@ -67,6 +68,7 @@ class Tx:
         self.needs: dict[str, dict[str, Any] | None] = {}
         self.teams: dict[str, dict[str, Any]] = {}
         self.calls: list[list[str]] = []
+        self.events: dict[str, str] = {}
         self.outputs: list[dict[str, Any]] = []
 
     def need(self, need_id: str) -> dict[str, Any] | None:
@@ -98,7 +100,7 @@ class Tx:
         self.outputs.append({"topic": topic, "key": key, "value": value})
 
     def record(self) -> Record | None:
-        if not (self.needs or self.teams or self.calls or self.outputs):
+        if not (self.needs or self.teams or self.calls or self.events or self.outputs):
             return None
         for n in self.needs.values():
             if n is not None:
@@ -124,6 +126,7 @@ class Tx:
             "needs": self.needs,
             "teams": self.teams,
             "calls": self.calls,
+            "events": self.events,
             "outputs": self.outputs,
         }
 
@@ -154,12 +157,26 @@ class Situation:
         self.timing = timing or Timing()
         self.state = state or empty_state()
         self._kpi_sent: dict[str, dict[str, Any]] = {}
+        self._call_ids = {c[4] for c in self.state["calls"] if len(c) > 4}
 
     # --- journal ------------------------------------------------------------------------
 
-    def seen(self, topic: str, partition: int, offset: int) -> bool:
-        """True if the journal already holds this input (a redelivery)."""
-        return offset <= self.state["watermarks"].get(f"{topic}:{partition}", -1)
+    def redelivered(self, topic: str, value: dict[str, Any]) -> bool:
+        """True if this input's effects are already in the state (a redelivery).
+
+        Judged by content, never by offset: after a rebalance an input can come again after
+        later ones, so "at or below the last offset" would skip inputs never applied.
+        Needs by need id, 116117 calls by call id, team and control-room actions by event id;
+        team reports by their time (an older or equal report changes nothing).
+        """
+        if topic == topics.NEEDS:
+            return value.get("need_id") in self.state["needs"]
+        if topic == topics.CALLS:
+            return value.get("call_id") in self._call_ids
+        if topic == topics.TEAM_STATE:
+            team = self.state["teams"].get(value.get("team_id"))
+            return bool(team and str(team.get("reported_at")) >= str(value.get("reported_at")))
+        return value.get("event_id") in self.state.setdefault("events", {})
 
     def apply(self, record: Record) -> None:
         s = self.state
@@ -174,6 +191,8 @@ class Situation:
         for team_id, t in record["teams"].items():
             s["teams"][team_id] = t
         s["calls"].extend(record["calls"])
+        self._call_ids.update(c[4] for c in record["calls"] if len(c) > 4)
+        s.setdefault("events", {}).update(record.get("events") or {})
         cause = record.get("cause")
         if cause:
             key = f"{cause['topic']}:{cause['partition']}"
@@ -330,8 +349,8 @@ class Situation:
     ) -> Record | None:
         tx = Tx(self.state, cause, now)
         team = tx.team(report["team_id"]) or {"team_id": report["team_id"], "active": []}
-        if team.get("reported_at") and team["reported_at"] > report["reported_at"]:
-            return None  # an older report arrived late
+        if team.get("reported_at") and team["reported_at"] >= report["reported_at"]:
+            return None  # an older report arrived late, or this one again
         for key in (
             "region",
             "team_type",
@@ -358,6 +377,7 @@ class Situation:
                 str(call["municipality"]),
                 str(call["region"]),
                 "1" if call.get("synthetic") else "0",
+                str(call.get("call_id")),
             ]
         )
         return self._commit(tx)
@@ -372,6 +392,7 @@ class Situation:
         self, ev: dict[str, Any], now: datetime, cause: dict[str, Any]
     ) -> Record | None:
         tx = Tx(self.state, cause, now)
+        tx.events[ev["event_id"]] = tx.at
         need_id = self.state["dispatches"].get(ev["dispatch_id"])
         n = tx.need(need_id) if need_id else None
         action, team_id = ev["action"], ev["team_id"]
@@ -438,6 +459,7 @@ class Situation:
 
     def on_control(self, ev: dict[str, Any], now: datetime, cause: dict[str, Any]) -> Record | None:
         tx = Tx(self.state, cause, now)
+        tx.events[ev["event_id"]] = tx.at
         n = tx.need(ev["need_id"])
         actor, reason, command = ev["actor"], ev["reason"], ev["command"]
         problem = None
@@ -515,6 +537,10 @@ class Situation:
                 self._route(tx, n, f"re-offered after {team_id} did not answer")
             tx.put_need(n)
         self.state["calls"] = [c for c in self.state["calls"] if _at(c[0]) >= horizon]
+        self._call_ids = {c[4] for c in self.state["calls"] if len(c) > 4}
+        events = self.state.setdefault("events", {})
+        for event_id in [e for e, at in events.items() if _at(at) < horizon]:
+            del events[event_id]
         for region, kpis in compute_kpis(
             self.state, now, self.timing.kpi_include_synthetic
         ).items():
