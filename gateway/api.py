@@ -4,6 +4,7 @@ device health, the audit log and token administration."""
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, HTTPException, Query
@@ -125,10 +126,7 @@ async def team_action(
     key: IdempotencyKey = None,
 ) -> dict[str, Any]:
     """Accept, decline, en route, on site, complete or fail a dispatch. Idempotent by key."""
-    try:
-        return await commands.team_action(who, team_id, dispatch_id, body.model_dump(), key)
-    except CommandError as exc:
-        raise HTTPException(exc.status, exc.message) from exc
+    return await _http(commands.team_action(who, team_id, dispatch_id, body.model_dump(), key))
 
 
 class ControlBody(BaseModel):
@@ -147,10 +145,7 @@ async def control_action(
     key: IdempotencyKey = None,
 ) -> dict[str, Any]:
     """Reassign a need to a team, close it, or acknowledge its alert; always with a reason."""
-    try:
-        return await commands.control_action(who, need_id, body.model_dump(), key)
-    except CommandError as exc:
-        raise HTTPException(exc.status, exc.message) from exc
+    return await _http(commands.control_action(who, need_id, body.model_dump(), key))
 
 
 @router.get("/audit", tags=["audit"])
@@ -220,10 +215,15 @@ async def me(who: Who) -> dict[str, Any]:
     }
 
 
+async def _http(command: Awaitable[dict[str, Any]]) -> dict[str, Any]:
+    """A command's result, or its refusal as an HTTP error."""
+    try:
+        return await command
+    except CommandError as exc:
+        raise HTTPException(exc.status, exc.message) from exc
+
+
 async def _audited(
     commands: CommandsDep, who: Who, action: str, target: str, before: Any, after: Any
 ) -> None:
-    try:
-        await commands.audit(who, action, target, before, after)
-    except CommandError as exc:
-        raise HTTPException(exc.status, exc.message) from exc
+    await _http(commands.audit(who, action, target, before, after))

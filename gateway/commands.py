@@ -117,40 +117,38 @@ class Commands:
         await self.store.redis.set(slot, orjson.dumps(result), ex=IDEMPOTENCY_TTL_S)
         return {**result, "duplicate": False}
 
+    async def _submit(
+        self, who: Principal, model: type[Any], fields: dict[str, Any], audit_action: str,
+        target: str, before: Any, topic: str, key: str,
+    ) -> Any:  # fmt: skip
+        """Validate an input event, audit it, and produce it."""
+        try:
+            event = model(occurred_at=datetime.now(UTC), source="tike-gateway", **fields)
+        except ValidationError as exc:
+            raise CommandError(422, _errors(exc)) from exc
+        action = getattr(event, "action", None) or getattr(event, "command", "")
+        await self.audit(who, f"{audit_action}.{action}", target, before,
+                         event.model_dump(mode="json"))  # fmt: skip
+        await self._send(topic, key, event.model_dump_json().encode())
+        return event
+
     async def team_action(
-        self,
-        who: Principal,
-        team_id: str,
-        dispatch_id: str,
-        body: dict[str, Any],
+        self, who: Principal, team_id: str, dispatch_id: str, body: dict[str, Any],
         key: str | None,
-    ) -> dict[str, Any]:
+    ) -> dict[str, Any]:  # fmt: skip
         if not who.can_team(team_id):
             raise CommandError(403, f"{who.role} may not act for team {team_id}")
         dispatch = await self.store.dispatch(team_id, dispatch_id)
         if dispatch is None:
             raise CommandError(404, f"team {team_id} has no active dispatch {dispatch_id}")
+        before = {k: dispatch.get(k) for k in ("status", "business_status", "version")}
 
         async def send(event_id: str) -> dict[str, Any]:
-            try:
-                event = TeamEvent(
-                    event_id=event_id,
-                    occurred_at=datetime.now(UTC),
-                    source="tike-gateway",
-                    team_id=team_id,
-                    dispatch_id=dispatch_id,
-                    region=dispatch["region"],
-                    action=body.get("action"),
-                    reason=body.get("reason"),
-                    outcome=body.get("outcome"),
-                )
-            except ValidationError as exc:
-                raise CommandError(422, _errors(exc)) from exc
-            before = {k: dispatch.get(k) for k in ("status", "business_status", "version")}
-            await self.audit(
-                who, f"team.{event.action}", dispatch_id, before, event.model_dump(mode="json")
-            )
-            await self._send(topics.TEAM_EVENTS, team_id, event.model_dump_json().encode())
+            fields = {"event_id": event_id, "team_id": team_id, "dispatch_id": dispatch_id,
+                      "region": dispatch["region"], "action": body.get("action"),
+                      "reason": body.get("reason"), "outcome": body.get("outcome")}  # fmt: skip
+            event = await self._submit(who, TeamEvent, fields, "team", dispatch_id, before,
+                                       topics.TEAM_EVENTS, team_id)  # fmt: skip
             return {"status": "sent", "dispatch_id": dispatch_id, "action": event.action.value}
 
         return await self._once(f"team:{team_id}", key, send)
@@ -163,29 +161,16 @@ class Commands:
         need = await self.store.find_need(need_id)
         if need is None:
             raise CommandError(404, f"no need {need_id} on the board")
+        data = need.get("data") or {}
+        before = {k: data.get(k) for k in ("status", "phase", "owner", "team_id", "alert")}
 
         async def send(event_id: str) -> dict[str, Any]:
-            try:
-                event = ControlAction(
-                    event_id=event_id,
-                    occurred_at=datetime.now(UTC),
-                    source="tike-gateway",
-                    region=need["region"],
-                    need_id=need_id,
-                    command=body.get("command"),
-                    actor=who.sub,
-                    reason=body.get("reason"),
-                    team_id=body.get("team_id"),
-                    outcome=body.get("outcome"),
-                )
-            except ValidationError as exc:
-                raise CommandError(422, _errors(exc)) from exc
-            data = need.get("data") or {}
-            before = {k: data.get(k) for k in ("status", "phase", "owner", "team_id", "alert")}
-            await self.audit(
-                who, f"need.{event.command}", need_id, before, event.model_dump(mode="json")
-            )
-            await self._send(topics.CONTROL, need_id, event.model_dump_json().encode())
+            fields = {"event_id": event_id, "region": need["region"], "need_id": need_id,
+                      "command": body.get("command"), "actor": who.sub,
+                      "reason": body.get("reason"), "team_id": body.get("team_id"),
+                      "outcome": body.get("outcome")}  # fmt: skip
+            event = await self._submit(who, ControlAction, fields, "need", need_id, before,
+                                       topics.CONTROL, need_id)  # fmt: skip
             return {"status": "sent", "need_id": need_id, "command": event.command.value}
 
         return await self._once(f"control:{who.sub}", key, send)

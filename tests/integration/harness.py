@@ -6,6 +6,7 @@ import asyncio
 import os
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,6 +47,25 @@ def start_redis(log_dir: Path) -> tuple[Child, str]:
     return child, f"redis://127.0.0.1:{port}/0"
 
 
+def wait_ready(child: Child, ready: Callable[[], bool], timeout: float, log: Path) -> None:
+    """Wait until ``ready()``; fail at once if the child dies."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert child.alive(), f"{child.name} died; see {log}"
+        if ready():
+            return
+        time.sleep(0.2)
+    raise TimeoutError(f"{child.name} not up in {timeout} s; see {log}")
+
+
+def _status(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as resp:
+            return int(resp.status)
+    except OSError:
+        return 0
+
+
 @dataclass
 class Worker:
     env: dict[str, str]
@@ -59,13 +79,8 @@ class Worker:
     def start(self, timeout: float = 60) -> None:
         with self.log_path.open("ab") as log:
             self.child = spawn("worker", tike_command("worker"), env=self.env, log=log)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            assert self.child.alive(), f"worker died; see {self.log_path}"
-            if "tike_worker_up 1.0" in self.metrics():
-                return
-            time.sleep(0.2)
-        raise TimeoutError(f"worker not up in {timeout} s; see {self.log_path}")
+        wait_ready(self.child, lambda: "tike_worker_up 1.0" in self.metrics(), timeout,
+                   self.log_path)  # fmt: skip
 
     def metrics(self) -> str:
         try:
@@ -156,17 +171,9 @@ class Gateway:
     def start(self, timeout: float = 30) -> Gateway:
         with self.log_path.open("ab") as log:
             self.child = spawn("gateway", tike_command("gateway"), env=self.env, log=log)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            assert self.child.alive(), f"gateway died; see {self.log_path}"
-            try:
-                with urllib.request.urlopen(self.url + "/healthz", timeout=2) as resp:
-                    if resp.status == 200:
-                        return self
-            except OSError:
-                pass
-            time.sleep(0.2)
-        raise TimeoutError(f"gateway not up in {timeout} s; see {self.log_path}")
+        wait_ready(self.child, lambda: _status(self.url + "/healthz") == 200, timeout,
+                   self.log_path)  # fmt: skip
+        return self
 
     def stop(self) -> None:
         if self.child is not None:

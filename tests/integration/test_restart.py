@@ -123,10 +123,6 @@ async def kill_scenario(broker: str, worker: Worker, late: bool) -> None:
             await c.stop()
 
 
-@pytest.mark.xfail(
-    reason="faust-streaming drops input records around a restart (docs/dispatch.md; issue 4)",
-    strict=False,
-)
 async def test_sigkill_during_ingest_loses_no_need_and_repeats_none(
     broker: str, worker: Worker
 ) -> None:
