@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +18,9 @@ from tike.settings import WorkerSettings
 def encode(record: BaseModel) -> bytes:
     """Serialise an output record (pydantic's JSON encoder, UTC ISO-8601 times)."""
     return record.__pydantic_serializer__.to_json(record)
+
+
+AgentFn = Callable[[Any], Awaitable[None]]
 
 
 @dataclass
@@ -39,6 +43,22 @@ class StreamContext:
                 partitions=self.settings.topic_partitions,
             )
         return self.topics[name]
+
+    def agent(self, topic: str, name: str) -> Callable[[AgentFn], None]:
+        """Register ``fn`` as the agent of ``topic``, guarded by the watchdog: its death or a
+        stall on its partitions stops the worker (streams/watchdog.py)."""
+
+        def register(fn: AgentFn) -> None:
+            self.app.agent(self.topic(topic), name=name)(self.app.watchdog.guard(name, fn))
+
+        return register
+
+    async def events(self, stream: Any) -> AsyncIterator[Any]:
+        """``stream.events()``, telling the watchdog when each event is done."""
+        async for event in stream.events():
+            yield event
+            msg = event.message
+            self.app.watchdog.processed(msg.topic, msg.partition, msg.offset)
 
     async def send(self, topic: str, key: bytes, value: bytes) -> None:
         await self.topic(topic).send(key=key, value=value)

@@ -57,7 +57,7 @@ def register(ctx: StreamContext) -> None:
         )
 
     async def dedup(stream: Any) -> None:
-        async for event in stream.events():
+        async for event in ctx.events(stream):
             msg = event.message
             metrics.EVENTS_IN.labels(topics.INTAKE).inc()
             partition, now = msg.partition, time.time()
@@ -79,4 +79,4 @@ def register(ctx: StreamContext) -> None:
             await ctx.send(topics.NEEDS, msg.key, msg.value)
             metrics.NEEDS.labels(region, str(need.get("source"))).inc()
 
-    app.agent(ctx.topic(topics.INTAKE), name="tike.dedup")(dedup)
+    ctx.agent(topics.INTAKE, "tike.dedup")(dedup)

@@ -42,7 +42,7 @@ def register(ctx: StreamContext) -> None:
     checks_sent: dict[str, float] = {}
 
     async def supervise(stream: Any) -> None:
-        async for event in stream.events():
+        async for event in ctx.events(stream):
             msg = event.message
             metrics.EVENTS_IN.labels(topics.DEVICE_OBSERVATIONS).inc()
             try:
@@ -62,7 +62,7 @@ def register(ctx: StreamContext) -> None:
                     log.warning("device %s is silent", obs.device_id)
                 await ctx.emit(item)
 
-    app.agent(ctx.topic(topics.DEVICE_OBSERVATIONS), name="tike.devices")(supervise)
+    ctx.agent(topics.DEVICE_OBSERVATIONS, "tike.devices")(supervise)
 
     async def check_silence() -> None:
         now = datetime.now(UTC)

@@ -51,7 +51,7 @@ def _make_agent(ctx: StreamContext, kind: str, topic_name: str) -> None:
     on_error = ctx.on_error
 
     async def ingest(stream: Any) -> None:
-        async for event in stream.events():
+        async for event in ctx.events(stream):
             msg = event.message
             metrics.EVENTS_IN.labels(topic_name).inc()
             record = RawRecord(topic_name, msg.partition, msg.offset, msg.key, msg.value)
@@ -64,7 +64,7 @@ def _make_agent(ctx: StreamContext, kind: str, topic_name: str) -> None:
             for item in result:
                 await ctx.emit(item)
 
-    ctx.app.agent(ctx.topic(topic_name), name=f"tike.ingest.{kind}")(ingest)
+    ctx.agent(topic_name, f"tike.ingest.{kind}")(ingest)
 
 
 def register(ctx: StreamContext) -> None:
