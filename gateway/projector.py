@@ -22,7 +22,7 @@ from aiokafka.errors import KafkaError
 from redis.exceptions import RedisError
 
 from gateway import metrics
-from gateway.store import LEASE, Store
+from gateway.store import ENTITIES, LEASE, Store
 from tike import topics
 from tike.settings import GatewaySettings
 
@@ -56,6 +56,8 @@ def items_of(topic: str, value: bytes | None, live: bool) -> list[tuple[str, ...
     if not isinstance(doc, dict):
         raise ValueError("not a JSON object")
     if topic == topics.BOARD:
+        if doc["entity"] not in ENTITIES:
+            raise ValueError(f"unknown board entity {doc['entity']!r}")
         entity_key = f"{doc['entity']}:{doc['id']}"
         data = doc.get("data") or {}
         if live and doc["entity"] == "need" and doc["version"] == 1 and data.get("occurred_at"):

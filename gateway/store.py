@@ -6,9 +6,10 @@ Layout (prefix ``tike:``; standalone Redis, the script builds key names):
   reader that sees a new epoch starts over from a snapshot.
 - ``offsets``: ``topic:partition`` -> next Kafka offset to project. Written by the same
   script that applies the records, so the projection is exactly-once into Redis.
-- ``board:{region}``: ``entity:id`` -> latest board delta (JSON); ``board:{region}:v`` its
-  version, ``board:{region}:seq`` a counter, ``board:{region}:stream`` the deltas, each with
-  stream id ``<seq>-1`` (MAXLEN-trimmed) for replay. ``regions``: regions seen.
+- ``board:{region}:need``, ``:team``, ``:kpi``, ``:notice``: id -> latest board delta (JSON);
+  ``board:{region}:v`` versions, ``board:{region}:seq`` a counter, ``board:{region}:stream``
+  the deltas, each with stream id ``<seq>-1`` (MAXLEN-trimmed) for replay. ``regions``: the
+  regions seen.
 - ``team:{team}``: dispatch id -> the dispatch while it is active; ``team:{team}:v``,
   ``:seq`` and ``:stream`` as for the board (offers, updates and refusals).
 - ``devices``: device id -> latest device health. ``deadletter``: reason -> count, and
@@ -30,6 +31,7 @@ DEVICES = P + "devices"
 DEADLETTER = P + "deadletter"
 AUDIT = P + "audit"
 LEASE = P + "projector:lease"
+ENTITIES = ("need", "team", "kpi", "notice")
 PROJECTION_PATTERNS = ("board:*", "team:*", "offsets", "regions", "devices", "deadletter*", "audit")
 
 #: ARGV: epoch, offsets field, next offset, board maxlen, team maxlen, then items of 6:
@@ -38,16 +40,15 @@ APPLY = """
 local P = 'tike:'
 if redis.call('GET', P..'epoch') ~= ARGV[1] then return -1 end
 local applied = 0
-local function versioned(base, field, ver, op, payload, keep, maxlen)
+local function versioned(base, hash, field, ver, op, payload, keep, maxlen)
   local cur = tonumber(redis.call('HGET', base..':v', field) or '-1')
   if tonumber(ver) <= cur then return end
   if keep then
-    redis.call('HSET', base, field, payload)
-    redis.call('HSET', base..':v', field, ver)
+    redis.call('HSET', hash, field, payload)
   else
-    redis.call('HDEL', base, field)
-    redis.call('HSET', base..':v', field, ver)
+    redis.call('HDEL', hash, field)
   end
+  redis.call('HSET', base..':v', field, ver)
   local seq = redis.call('INCR', base..':seq')
   redis.call('XADD', base..':stream', 'MAXLEN', '~', maxlen, seq..'-1', 'd', payload)
   applied = applied + 1
@@ -58,10 +59,13 @@ while i + 5 <= #ARGV do
   local ver, op, payload = ARGV[i+3], ARGV[i+4], ARGV[i+5]
   i = i + 6
   if kind == 'board' then
-    versioned(P..'board:'..a, b, ver, op, payload, op == 'upsert', ARGV[4])
+    local base = P..'board:'..a
+    local entity, id = string.match(b, '^([^:]+):(.*)$')
+    versioned(base, base..':'..entity, id, ver, op, payload, op == 'upsert', ARGV[4])
     redis.call('SADD', P..'regions', a)
   elseif kind == 'dispatch' then
-    versioned(P..'team:'..a, b, ver, op, payload, op == 'keep', ARGV[5])
+    local base = P..'team:'..a
+    versioned(base, base, b, ver, op, payload, op == 'keep', ARGV[5])
   elseif kind == 'note' then
     local seq = redis.call('INCR', P..'team:'..a..':seq')
     redis.call('XADD', P..'team:'..a..':stream', 'MAXLEN', '~', ARGV[5], seq..'-1', 'd', payload)
@@ -146,13 +150,15 @@ class Store:
     # --- reads --------------------------------------------------------------------------
 
     async def snapshot(self, base: str) -> tuple[str | None, int, list[dict[str, Any]]]:
-        """Epoch, sequence number and every item of a board or team hash, consistently."""
+        """Epoch, sequence number and every item of a board or a team, consistently."""
+        hashes = [f"{base}:{e}" for e in ENTITIES] if base.startswith(P + "board:") else [base]
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.get(EPOCH)
             pipe.get(base + ":seq")
-            pipe.hgetall(base)
-            epoch, seq, items = await pipe.execute()
-        values = [orjson.loads(v) for v in items.values()]
+            for key in hashes:
+                pipe.hgetall(key)
+            epoch, seq, *found = await pipe.execute()
+        values = [orjson.loads(v) for items in found for v in items.values()]
         return _text(epoch), int(seq or 0), values
 
     async def since(
@@ -175,7 +181,7 @@ class Store:
         return sorted(_text(r) or "" for r in await self.redis.smembers(REGIONS))
 
     async def entity(self, region: str, entity: str, entity_id: str) -> dict[str, Any] | None:
-        raw = await self.redis.hget(board_key(region), f"{entity}:{entity_id}")
+        raw = await self.redis.hget(f"{board_key(region)}:{entity}", entity_id)
         return orjson.loads(raw) if raw else None
 
     async def find_need(self, need_id: str) -> dict[str, Any] | None:

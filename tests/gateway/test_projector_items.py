@@ -259,3 +259,13 @@ def test_items_are_all_strings() -> None:
         [item] = items_of(topic, value, live=False)
         assert len(item) == 6
         assert all(isinstance(part, str) for part in item), (topic, item)
+
+
+def test_board_entity_outside_the_layout_is_refused() -> None:
+    # "seq" or "stream" as an entity would name a key the projection uses for itself.
+    for entity in ("seq", "stream", "v", "bogus"):
+        raw = orjson.dumps(
+            board_delta("etela-pohjanmaa", entity, "x", 1, {}, "2026-11-23T10:00:00+00:00")
+        )
+        with pytest.raises(ValueError, match="unknown board entity"):
+            items_of(topics.BOARD, raw, live=False)
