@@ -56,6 +56,12 @@ async def regions(registry: RegistryDep) -> list[dict[str, Any]]:
     ]  # fmt: skip
 
 
+@router.get("/ui-config", tags=["board"])
+async def ui_config(settings: SettingsDep) -> dict[str, Any]:
+    """What the web UI needs to know of the settings (public)."""
+    return {"map_tiles_url": settings.map_tiles_url, "ws_max_fps": settings.ws_max_fps}
+
+
 @router.get("/board", tags=["board"])
 async def board(
     who: Watcher, store: StoreDep, registry: RegistryDep, region: str | None = None

@@ -178,6 +178,11 @@ class GatewaySettings(CommonSettings):
     projector_lease_s: float = Field(
         5.0, gt=0, description="Lease of the one gateway that projects Kafka into Redis."
     )
+    map_tiles_url: str | None = Field(
+        None,
+        description="XYZ tile URL template for the board map (`.../{z}/{x}/{y}.png`); "
+        "empty: the map is drawn from shipped coordinates only, with no external requests.",
+    )
     max_body_bytes: int = Field(
         1 << 20, ge=1024, description="Larger request bodies are refused with 413."
     )

@@ -1,0 +1,134 @@
+"""The board, the team view and the rules editor in real Chromium."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+
+from tests.integration.conftest import Send
+from tests.integration.gw import fall_alarm, tag, team_on_duty, token
+from tests.integration.harness import Gateway
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+SHOTS = os.environ.get("TIKE_SCREENSHOT_DIR")
+if SHOTS:
+    Path(SHOTS).mkdir(parents=True, exist_ok=True)
+
+
+class Page:
+    """A browser page signed in with a role's token, that fails the test on script errors."""
+
+    def __init__(self, page: Any) -> None:
+        self.page = page
+        self.errors: list[str] = []
+        page.on("pageerror", lambda exc: self.errors.append(str(exc)))
+        page.on("console", lambda msg: msg.type == "error" and self.errors.append(msg.text))
+
+    async def shot(self, name: str) -> None:
+        if SHOTS:
+            await self.page.screenshot(path=str(Path(SHOTS) / f"{name}.png"), full_page=False)
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def open_page(browser: Any, gateway: Gateway) -> AsyncIterator[Any]:
+    pages: list[Page] = []
+    contexts = []
+
+    async def _open(path: str, role: str, **viewport: int) -> Page:
+        context = await browser.new_context(viewport=viewport or {"width": 1440, "height": 900})
+        contexts.append(context)
+        page = Page(await context.new_page())
+        pages.append(page)
+        await page.page.goto(f"{gateway.url}{path}#token={token(role)}")
+        await page.page.wait_for_selector("#conn[data-state='live']", timeout=15000)
+        return page
+
+    yield _open
+    for context in contexts:
+        await context.close()
+    assert not [e for p in pages for e in p.errors], [e for p in pages for e in p.errors]
+
+
+async def test_board_shows_a_new_need_within_a_second(open_page: Any, send: Send) -> None:
+    board = await open_page("/", "control_room")
+    team = tag("sr")
+    await team_on_duty(send, team, "743")
+    await board.page.wait_for_selector(f"li.team[data-team='{team}']")
+    started = time.monotonic()
+    need_id = await fall_alarm(send, "743")
+    row = board.page.locator(f"#queue li[data-need='{need_id}']")
+    await row.wait_for(timeout=5000)
+    took = time.monotonic() - started
+    assert took < 1.0, f"the need reached the board page after {took:.3f} s"
+    assert "Kaatuminen" in await row.inner_text()  # fall_detected, in Finnish
+    # The map counts it, and the panel explains the routing.
+    assert await board.page.locator("#map g.muni[data-code='743'] .count").count() == 1
+    await row.click()
+    panel = board.page.locator("#panel")
+    await panel.wait_for()
+    assert "fall-no-injury" in await panel.locator(".rule-id").inner_text()
+    assert await panel.locator(".timeline li").count() >= 2
+    await board.shot("board")
+
+
+async def test_team_accepts_on_its_view_and_the_board_changes(open_page: Any, send: Send) -> None:
+    team = tag("sr")
+    board = await open_page("/", "control_room")
+    phone = await open_page("/team.html", f"team:{team}", width=390, height=844)
+    await team_on_duty(send, team, "301", lat=62.62)
+    await board.page.wait_for_selector(f"li.team[data-team='{team}']")
+    need_id = await fall_alarm(send, "301")
+    card = phone.page.locator("article.task-card")
+    await card.wait_for(timeout=10000)
+    assert await phone.page.locator("#new-alert").is_visible()
+    await phone.shot("team")
+    await card.locator("button[data-action='accept']").click()
+    row = board.page.locator(f"#queue li[data-need='{need_id}']")
+    await row.locator(".phase", has_text="accepted").wait_for(timeout=10000)
+    assert team in await row.locator(".owner").inner_text()
+    await board.page.locator(f"li.team[data-team='{team}'] .task").wait_for()
+    # Then en route: the card moves on, and the team's status follows on the board.
+    await card.locator("button[data-action='en_route']").click()
+    await board.page.locator(f"li.team[data-team='{team}'].status-en_route").wait_for(timeout=10000)
+
+
+async def test_rules_editor_shows_a_validation_error_at_its_line(open_page: Any) -> None:
+    editor = await open_page("/rules.html", "operator")
+    source = editor.page.locator("#source")
+    await editor.page.wait_for_function("document.querySelector('#source').value.length > 100")
+    text = await source.input_value()
+    lines = text.split("\n")
+    at = lines.index("rules:") + 1  # the first rule goes right after this line
+    lines.insert(at, "  - id: broken\n    when: {no_such_field: 1}\n    route: {service: nobody}")
+    await source.fill("\n".join(lines))
+    await editor.page.locator("#validate").click()
+    error = editor.page.locator(".errors li").first
+    await error.wait_for(timeout=10000)
+    line = int(await error.get_attribute("data-line") or 0)
+    assert at + 1 <= line <= at + 3, (line, await error.inner_text())
+    assert "broken" in await error.inner_text()
+    assert await editor.page.locator(f"#gutter div.err[data-line='{line}']").count() == 1
+    await editor.shot("rules")
+
+
+async def test_language_switch(open_page: Any) -> None:
+    board = await open_page("/", "control_room")
+    heading = board.page.locator("#queue-h [data-i18n='board.queue']")
+    assert await heading.inner_text() == "Avoimet tarpeet"
+    await board.page.select_option("#lang", "sv")
+    assert await heading.inner_text() == "Öppna behov"
+    assert await board.page.get_attribute("html", "lang") == "sv"
+    await board.page.select_option("#lang", "en")
+    assert await heading.inner_text() == "Open needs"
+    # The choice is remembered by the next page.
+    await board.page.reload()
+    await board.page.wait_for_selector("#conn[data-state='live']")
+    assert (
+        await board.page.locator("#queue-h [data-i18n='board.queue']").inner_text() == "Open needs"
+    )

@@ -1,0 +1,98 @@
+// The region map: municipalities from shipped coordinates (Web Mercator), open and overdue
+// counts per municipality, teams by position and status. Optional XYZ tiles by setting.
+import { t } from "./i18n.js";
+
+const NS = "http://www.w3.org/2000/svg";
+const W = 640, H = 520, PAD = 36;
+
+function svg(tag, attrs = {}, text) {
+  const node = document.createElementNS(NS, tag);
+  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+const mercY = (lat) => Math.log(Math.tan(Math.PI / 4 + (lat * Math.PI) / 360));
+
+export class RegionMap {
+  constructor(root, region, tilesUrl) {
+    this.root = root;
+    this.region = region;
+    const lats = region.municipalities.map((m) => m.lat);
+    const lons = region.municipalities.map((m) => m.lon);
+    this.box = { minLon: Math.min(...lons) - 0.25, maxLon: Math.max(...lons) + 0.25,
+                 minY: mercY(Math.min(...lats) - 0.12), maxY: mercY(Math.max(...lats) + 0.12) };
+    const sx = (W - 2 * PAD) / (this.box.maxLon - this.box.minLon);
+    const sy = (H - 2 * PAD) / (((this.box.maxY - this.box.minY) * 180) / Math.PI);
+    this.scale = Math.min(sx, sy);
+    root.setAttribute("viewBox", `0 0 ${W} ${H}`);
+    root.replaceChildren();
+    if (tilesUrl) this.tiles(tilesUrl);
+    this.layer = svg("g");
+    this.teamLayer = svg("g");
+    root.append(this.layer, this.teamLayer);
+  }
+
+  xy(lat, lon) {
+    const x = PAD + (lon - this.box.minLon) * this.scale;
+    const y = PAD + ((this.box.maxY - mercY(lat)) * 180 / Math.PI) * this.scale;
+    return [x, y];
+  }
+
+  tiles(template) {
+    // Zoom 8 tiles covering the box, placed with the same projection.
+    const z = 8, n = 2 ** z;
+    const tileX = (lon) => Math.floor(((lon + 180) / 360) * n);
+    const tileY = (y) => Math.floor(((1 - y / Math.PI) / 2) * n);
+    const g = svg("g", { class: "tiles", opacity: "0.55" });
+    for (let x = tileX(this.box.minLon); x <= tileX(this.box.maxLon); x++) {
+      for (let y = tileY(this.box.maxY); y <= tileY(this.box.minY); y++) {
+        const lon0 = (x / n) * 360 - 180, lon1 = ((x + 1) / n) * 360 - 180;
+        const lat = (ty) => (Math.atan(Math.sinh(Math.PI * (1 - (2 * ty) / n))) * 180) / Math.PI;
+        const [x0, y0] = this.xy(lat(y), lon0);
+        const [x1, y1] = this.xy(lat(y + 1), lon1);
+        const href = template.replace("{z}", z).replace("{x}", x).replace("{y}", y);
+        g.append(svg("image", { href, x: x0, y: y0, width: x1 - x0, height: y1 - y0,
+                                preserveAspectRatio: "none" }));
+      }
+    }
+    this.root.append(g);
+  }
+
+  render(needs, teams, lang) {
+    const open = new Map(), overdue = new Map(), stat = new Map();
+    for (const n of needs) {
+      if (n.status !== "open") continue;
+      open.set(n.municipality, (open.get(n.municipality) || 0) + 1);
+      if (n.overdue) overdue.set(n.municipality, (overdue.get(n.municipality) || 0) + 1);
+      if (n.priority === "stat") stat.set(n.municipality, true);
+    }
+    this.layer.replaceChildren();
+    for (const m of this.region.municipalities) {
+      const [x, y] = this.xy(m.lat, m.lon);
+      const r = 5 + Math.sqrt(m.population) / 28;
+      const count = open.get(m.code) || 0, late = overdue.get(m.code) || 0;
+      const name = lang === "sv" ? m.name_sv : m.name_fi;
+      const g = svg("g", { class: `muni${count ? " busy" : ""}${late ? " late" : ""}${stat.get(m.code) ? " stat" : ""}`,
+                           "data-code": m.code });
+      const title = `${name}: ${t("kpi.open")} ${count}, ${t("kpi.overdue")} ${late}`;
+      g.append(svg("title", {}, title));
+      g.append(svg("circle", { cx: x, cy: y, r }));
+      g.append(svg("text", { x, y: y + r + 12, class: "name" }, name));
+      if (count) {
+        g.append(svg("text", { x, y: y + 4, class: "count" }, late ? `${count}/${late}` : `${count}`));
+      }
+      this.layer.append(g);
+    }
+    this.teamLayer.replaceChildren();
+    for (const team of teams) {
+      const loc = team.location;
+      if (!loc || loc.lat == null || loc.lon == null) continue;
+      const [x, y] = this.xy(loc.lat, loc.lon);
+      const g = svg("g", { class: `team-dot status-${team.status}` });
+      g.append(svg("title", {}, `${team.team_id}: ${t(`status.${team.status}`)}`));
+      g.append(svg("rect", { x: x - 5, y: y - 5, width: 10, height: 10, rx: 2 }));
+      this.teamLayer.append(g);
+    }
+  }
+}

@@ -1,0 +1,115 @@
+// Rules editor (operators): view the ruleset in force, edit a copy with inline validation,
+// dry-run it against recorded needs, activate it with a comment, and see the history.
+import { api, el, header, setConnection, signIn } from "./api.js";
+import { applyI18n, onLangChange, t } from "./i18n.js";
+
+const source = () => document.getElementById("source");
+let errors = [];
+let timer = null;
+
+function gutter() {
+  const lines = source().value.split("\n").length;
+  const bad = new Map(errors.map((e) => [e.line, e.message]));
+  const g = document.getElementById("gutter");
+  g.replaceChildren(...Array.from({ length: lines }, (_, i) => {
+    const n = i + 1;
+    return el("div", { class: bad.has(n) ? "err" : null, "data-line": n, title: bad.get(n) }, String(n));
+  }));
+  source().style.height = `${lines * 18 + 12}px`;
+}
+
+function goTo(line) {
+  const ta = source();
+  const offset = ta.value.split("\n").slice(0, line - 1).join("\n").length + (line > 1 ? 1 : 0);
+  ta.focus();
+  ta.setSelectionRange(offset, offset);
+  ta.parentElement.scrollTop = Math.max(0, (line - 5) * 18);
+}
+
+async function validate() {
+  const check = document.getElementById("check");
+  try {
+    const report = await api("/api/rules/validate", { method: "POST", body: { text: source().value } });
+    errors = report.errors;
+    if (report.valid) {
+      check.replaceChildren(el("p", { class: "valid" }, t("rules.valid", { label: report.label, n: report.rules })),
+        report.warnings.length ? el("ul", { class: "warnings" }, report.warnings.map((w) => el("li", {}, w))) : []);
+    } else {
+      check.replaceChildren(el("p", {}, t("rules.invalid", { n: errors.length })),
+        el("ul", { class: "errors" }, errors.map((e) => el("li", { "data-line": e.line },
+          el("button", { type: "button", class: "link", onclick: () => goTo(e.line) }, t("rules.line", { line: e.line })),
+          `${e.rule_id ? `${e.rule_id}: ` : ""}${e.message}`))));
+    }
+  } catch (err) {
+    check.textContent = t("common.error", { why: err.message });
+  }
+  gutter();
+  if (errors.length) {  // bring the first error's line into view
+    source().parentElement.scrollTop = Math.max(0, (errors[0].line - 5) * 18);
+  }
+  return errors.length === 0;
+}
+
+async function dryRun() {
+  const box = document.getElementById("dryrun-result");
+  box.textContent = t("common.loading");
+  try {
+    const r = await api("/api/rules/dry-run", { method: "POST", body: { text: source().value, since_hours: 24 } });
+    box.replaceChildren(el("p", {}, t("rules.changed", { n: r.changed, total: r.needs })),
+      el("table", { class: "changes" },
+        el("thead", {}, el("tr", {}, el("th", {}, t("rules.need")), el("th", {}, t("rules.before")), el("th", {}, t("rules.after")))),
+        el("tbody", {}, r.changed_decisions.slice(0, 50).map((c) => el("tr", {},
+          el("td", {}, `${c.need_id} (${c.municipality})`),
+          el("td", {}, `${c.before.rule} → ${c.before.service}/${c.before.priority}`),
+          el("td", {}, `${c.after.rule} → ${c.after.service}/${c.after.priority}`))))));
+  } catch (err) {
+    box.textContent = t("common.error", { why: err.detail?.message || err.message });
+    if (err.detail?.errors) { errors = err.detail.errors; gutter(); }
+  }
+}
+
+async function load() {
+  const rules = await api("/api/rules");
+  document.getElementById("active-label").textContent = `${t("rules.active")}: ${rules.label}`;
+  if (!source().value) source().value = rules.text;
+  const rows = rules.history.slice().reverse().map((h) => el("tr", { class: h.active ? "active" : null },
+    el("td", {}, h.label ? `${h.active ? "★ " : ""}${h.label}` : `${t("rules.refused")}: ${h.refused}`),
+    el("td", {}, h.activated_by || ""), el("td", {}, h.activated_at ? new Date(h.activated_at).toLocaleString() : ""),
+    el("td", {}, h.comment || "")));
+  if (!rules.history.some((h) => h.active)) {
+    rows.push(el("tr", { class: "active" }, el("td", {}, `★ ${rules.label}`), el("td", {}, "–"), el("td", {}, "–"),
+      el("td", {}, t("rules.shipped"))));
+  }
+  document.getElementById("history").replaceChildren(...rows);
+  gutter();
+}
+
+async function activate(ev) {
+  ev.preventDefault();
+  const status = document.getElementById("activate-status");
+  if (!(await validate())) { status.textContent = t("rules.invalid", { n: errors.length }); return; }
+  try {
+    const r = await api("/api/rules/activate", { method: "POST",
+      body: { text: source().value, comment: document.getElementById("comment").value } });
+    status.textContent = t("rules.activated", { label: r.label });
+    document.getElementById("comment").value = "";
+    await load();
+  } catch (err) {
+    status.textContent = t("common.error", { why: err.detail?.message || err.message });
+  }
+}
+
+async function main() {
+  header("app.rules");
+  await signIn();
+  setConnection("live");
+  applyI18n();
+  await load();
+  source().addEventListener("input", () => { gutter(); clearTimeout(timer); timer = setTimeout(validate, 600); });
+  document.getElementById("validate").addEventListener("click", validate);
+  document.getElementById("dryrun").addEventListener("click", dryRun);
+  document.getElementById("activate-form").addEventListener("submit", activate);
+  onLangChange(() => { load(); if (errors.length) validate(); });
+}
+
+main();
