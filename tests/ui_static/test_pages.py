@@ -74,6 +74,7 @@ async def test_board_shows_a_new_need_within_a_second(open_page: Any, send: Send
     await panel.wait_for()
     assert "fall-no-injury" in await panel.locator(".rule-id").inner_text()
     assert await panel.locator(".timeline li").count() >= 2
+    await board.page.locator("#kpis .kpi").first.wait_for(timeout=10000)
     await board.shot("board")
 
 
@@ -132,3 +133,42 @@ async def test_language_switch(open_page: Any) -> None:
     assert (
         await board.page.locator("#queue-h [data-i18n='board.queue']").inner_text() == "Open needs"
     )
+
+
+async def test_control_room_closes_a_need_by_keyboard_with_a_reason(
+    open_page: Any, send: Send
+) -> None:
+    board = await open_page("/", "control_room")
+    team = tag("sr")
+    await team_on_duty(send, team, "408", lat=62.97)
+    need_id = await fall_alarm(send, "408")
+    row = board.page.locator(f"#queue li[data-need='{need_id}']")
+    await row.wait_for(timeout=10000)
+    await row.focus()
+    await board.page.keyboard.press("Enter")
+    panel = board.page.locator("#panel")
+    await panel.wait_for()
+    await panel.locator("#act-close").click()  # no reason yet: refused in the form
+    assert await panel.locator(".form-status").inner_text() == "Anna syy"
+    await panel.locator("#act-reason").fill("asiakas soitti: väärä hälytys")
+    await panel.locator("#act-outcome").select_option("no_need")
+    await panel.locator("#act-close").click()
+    await row.wait_for(state="detached", timeout=10000)  # closed needs leave the queue
+    await board.page.keyboard.press("Escape")
+    assert await panel.is_hidden()
+
+
+async def test_pending_alerts_survive_a_reconnect(open_page: Any, send: Send) -> None:
+    team = tag("sr")
+    phone = await open_page("/team.html", f"team:{team}", width=390, height=844)
+    await team_on_duty(send, team, "232", lat=62.43)
+    await fall_alarm(send, "232")
+    card = phone.page.locator("article.task-card")
+    await card.wait_for(timeout=10000)
+    dispatch_id = await card.get_attribute("data-dispatch")
+    await phone.page.reload()  # the phone lost its page; the offer is still pending
+    await phone.page.wait_for_selector("#conn[data-state='live']")
+    again = phone.page.locator(f"article.task-card[data-dispatch='{dispatch_id}']")
+    await again.wait_for(timeout=10000)
+    assert await phone.page.locator("#new-alert").is_visible()
+    assert await again.locator("button[data-action='accept']").is_visible()

@@ -28,7 +28,8 @@ function alarm() {
       osc.stop(audio.currentTime + i * 0.35 + 0.2);
     }
   } catch { /* no audio device */ }
-  navigator.vibrate?.([300, 150, 300, 150, 300]);
+  // Browsers allow vibration only after the user has touched the page once.
+  if (navigator.userActivation?.hasBeenActive) navigator.vibrate?.([300, 150, 300, 150, 300]);
 }
 
 function apply(frame) {
