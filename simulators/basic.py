@@ -7,6 +7,7 @@ and start time give the same events.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import heapq
 import itertools
 import logging
@@ -263,10 +264,15 @@ async def run(
     rate: float = 1.0,
     duration_s: float | None = None,
     time_scale: float = 1.0,
+    respond: bool = True,
 ) -> int:
-    """Produce the simulation in real time (``time_scale`` > 1 runs faster); return the count."""
+    """Produce the simulation in real time (``time_scale`` > 1 runs faster); return the count.
+
+    With ``respond``, the simulated teams also answer their offers (simulators/responders.py).
+    """
     from aiokafka import AIOKafkaProducer
 
+    from simulators.responders import Responders
     from tike.kafka_admin import wait_for_broker
 
     await wait_for_broker(bootstrap, timeout=60)
@@ -276,6 +282,8 @@ async def run(
     loop = asyncio.get_running_loop()
     began = loop.time()
     sent = 0
+    responders = Responders(bootstrap, sim.teams, seed, time_scale)
+    answering = asyncio.create_task(responders.run(producer, sim.start)) if respond else None
     try:
         while duration_s is None or (loop.time() - began) * time_scale < duration_s:
             horizon = (loop.time() - began) * time_scale
@@ -289,6 +297,10 @@ async def run(
             await asyncio.sleep(0.1)
         await producer.flush()
     finally:
+        if answering is not None:
+            answering.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await answering
         await producer.stop()
-    log.info("simulator produced %d events", sent)
-    return sent
+    log.info("simulator produced %d events and %d team actions", sent, responders.sent)
+    return sent + responders.sent

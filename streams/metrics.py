@@ -36,7 +36,12 @@ CONSUMER_LAG = Gauge(
 )
 JOURNAL_RECORDS = Counter("tike_journal_records_total", "Situation journal records written.")
 REDELIVERED = Counter(
-    "tike_redelivered_total", "Inputs skipped because the journal already holds them.", ["topic"]
+    "tike_redelivered_total", "Inputs skipped because the state already holds them.", ["topic"]
+)
+STALE_INPUTS = Counter(
+    "tike_stale_inputs_total",
+    "Region inputs skipped because their partition had moved to another worker.",
+    ["topic"],
 )
 REFUSED_ACTIONS = Counter(
     "tike_refused_actions_total", "Team actions refused (illegal, not the owner, unknown)."

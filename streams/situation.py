@@ -156,12 +156,21 @@ def register(ctx: StreamContext, follower: RulesFollower, watchdog: Watchdog) ->
             return sit.on_tick(now, cause)
         raise ValueError(f"unknown region command kind {kind!r}")
 
+    def held(topic: str, partition: int) -> bool:
+        return any(tp.topic == topic and tp.partition == partition
+                   for tp in app.consumer.assignment())  # fmt: skip
+
     async def situation(stream: Any) -> None:
         async for event in stream.events():
             msg = event.message
             topic, partition = msg.topic, msg.partition
             metrics.EVENTS_IN.labels(topic).inc()
             await follower.ready.wait()
+            if not held(topic, partition):
+                # Fetched before a rebalance moved the partition away: its new owner applies
+                # it. Applying it here would fork the partition's journal.
+                metrics.STALE_INPUTS.labels(topic).inc()
+                continue
             sit = await parts.get(partition)
             if topic == topics.NEEDS:
                 label = follower.router.ruleset.label

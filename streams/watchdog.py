@@ -76,6 +76,7 @@ class Watchdog:
                 self.fatal(f"agent {name} stopped")
 
         agent.__name__ = getattr(fn, "__name__", name)
+        agent.__qualname__ = name  # Faust labels the agent's logs with it
         return agent
 
     def check_partitions(self, highwaters: dict[tuple[str, int], int]) -> None:

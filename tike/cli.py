@@ -55,6 +55,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             rate=args.rate if args.rate is not None else s.sim_rate,
             duration_s=args.duration,
             time_scale=args.time_scale,
+            respond=not args.no_teams,
         )
     )
     print(f"produced {sent} events")
@@ -155,6 +156,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--region", help="region id (default TIKE_SIM_REGION)")
     p.add_argument("--duration", type=float, help="stop after this many simulated seconds")
     p.add_argument("--time-scale", type=float, default=1.0, help="simulated seconds per second")
+    p.add_argument("--no-teams", action="store_true",
+                   help="do not play the simulated teams' answers to their offers")  # fmt: skip
     p = add("example", cmd_example, "Print a valid example event of a kind.")
     p.add_argument("kind", choices=sorted(EXAMPLES))
     p.add_argument("--pretty", action="store_true")

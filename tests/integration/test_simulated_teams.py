@@ -1,0 +1,37 @@
+"""The simulator's teams answer their offers on the real stack, so the board comes alive."""
+
+from __future__ import annotations
+
+import pytest
+
+from simulators.basic import run
+from tests.integration.harness import Collector, Worker
+from tike import topics
+from tike.regions import load_registry
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+
+async def test_simulated_teams_accept_drive_and_complete(broker: str, worker: Worker) -> None:
+    dispatches = await Collector(broker, topics.DISPATCHES).start()
+    board = await Collector(broker, topics.BOARD).start()
+    try:
+        region = load_registry().region("etela-pohjanmaa")
+        # 40 simulated minutes in 40 s, at ten times the regional rate.
+        await run(broker, region, seed=3, rate=10, duration_s=2400, time_scale=60)
+        records = dispatches.matching(lambda d: d.get("kind") == "dispatch")
+        by_status: dict[str, set[str]] = {}
+        for d in records:
+            by_status.setdefault(d["status"], set()).add(d["dispatch_id"])
+        assert by_status.get("requested"), "no offers were made"
+        assert all(d["team_id"].startswith("sim-") for d in records)
+        assert by_status.get("accepted"), by_status.keys()
+        assert by_status.get("completed"), {k: len(v) for k, v in by_status.items()}
+        assert not dispatches.matching(lambda d: d.get("kind") == "dispatch_refusal"), (
+            dispatches.matching(lambda d: d.get("kind") == "dispatch_refusal")[:3]
+        )
+        done = board.matching(lambda d: d["entity"] == "need" and d["data"]["phase"] == "completed")
+        assert done and all(d["data"]["outcome"] for d in done)
+    finally:
+        await dispatches.stop()
+        await board.stop()
