@@ -12,12 +12,13 @@ handed to the agents (some are abandoned when the flow is suspended), and the dr
 writes their offsets over the read offsets the seek has just set. When the seek's fetch
 brings them again they look older than what was read, and Faust drops them as duplicates:
 they are never processed (measured before the fix: 1-200 of 400 alarms in about one restart
-of four, ``bench/restart_probe.py``). The drain loop below is Faust's own, with the drop
-removed: a record fetched again is delivered again, and a record is never abandoned when
-the flow is suspended (Faust drops it then, and unless a seek follows it is not fetched
-again; one alarm of 400 was lost in a CI run with only the first change). Tike is
-at-least-once with idempotent effects, so a redelivery costs a duplicate that is recognised,
-never a loss.
+of four, ``bench/restart_probe.py``). The drain loop below is Faust's own with two changes:
+a record fetched again is delivered again (no "already read" drop), and a record whose
+hand-over loses the race against a flow suspension is fetched again when the flow resumes
+(Faust forgets it, and unless a seek follows nothing fetches it again: one alarm of 400 was
+lost so in a CI run with only the first change). Waiting out the suspension instead
+deadlocks the changelog recovery, which reads through the same loop. Tike is at-least-once
+with idempotent effects, so a redelivery costs a duplicate that is recognised, never a loss.
 """
 
 from __future__ import annotations
@@ -44,6 +45,20 @@ class _Consumer(faust_aiokafka.Consumer):
     def _new_consumer_thread(self) -> _ConsumerThread:
         return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
+    async def _refetch(self, abandoned: dict[Any, int]) -> None:
+        """Move each partition back to its oldest abandoned record, unless a seek (the
+        rebalance's own) already has it at or before that record."""
+        assigned = self.assignment()
+        for tp, offset in list(abandoned.items()):
+            del abandoned[tp]
+            if tp not in assigned:
+                continue  # the new owner starts from the committed offset
+            position = await self.position(tp)
+            if position is None or position > offset:
+                self.log.info("fetching %s[%s] again from %s (abandoned at a flow suspension)",
+                              tp.topic, tp.partition, offset)  # fmt: skip
+                await self.seek(tp, offset)
+
     async def _drain_messages(self, fetcher: Any) -> None:  # pragma: no cover - Faust's loop
         callback = self.callback
         getmany = self.getmany
@@ -58,9 +73,13 @@ class _Consumer(faust_aiokafka.Consumer):
         # The last offset this loop delivered per partition: gaps (compaction, markers) are
         # measured from it, not from a read offset a seek has moved meanwhile.
         delivered: dict[Any, int] = {}
+        # Records handed over too late (the flow was suspended): the lowest offset per partition.
+        abandoned: dict[Any, int] = {}
         try:
             while not (consumer_should_stop() or fetcher_should_stop()):
                 set_flag(CONSUMER_FETCHING)
+                if abandoned and not self.suspend_flow.is_set():
+                    await self._refetch(abandoned)
                 ait = getmany(timeout=1.0)
                 await self.sleep(0)
                 if not self.should_stop:
@@ -80,12 +99,15 @@ class _Consumer(faust_aiokafka.Consumer):
                         if commit_every is not None and self._n_acked >= commit_every:
                             self._n_acked = 0
                             await self.commit()
-                        # Faust races the hand-over against a flow suspension and abandons the
-                        # record if the suspension wins; if no seek follows, nothing fetches it
-                        # again. Here the record is always handed over (it waits out the
-                        # suspension; a stop still cancels the loop).
-                        await callback(message)
-                        set_read_offset(tp, offset)
+                        # The hand-over races a flow suspension (a rebalance or recovery must
+                        # not wait for a full buffer). Faust forgets a record that loses the race;
+                        # here it is remembered, and fetched again once the flow resumes.
+                        handing = callback(message)
+                        won = await self.wait_first(handing, self.suspend_flow.wait())
+                        if handing in won.done:
+                            set_read_offset(tp, offset)
+                        else:
+                            abandoned[tp] = min(abandoned.get(tp, offset), offset)
                     unset_flag(CONSUMER_FETCHING)
         except self.consumer_stopped_errors:
             if self.transport.app.should_stop:
