@@ -172,3 +172,23 @@ async def test_pending_alerts_survive_a_reconnect(open_page: Any, send: Send) ->
     await again.wait_for(timeout=10000)
     assert await phone.page.locator("#new-alert").is_visible()
     assert await again.locator("button[data-action='accept']").is_visible()
+
+
+async def test_sign_in_takes_a_token_and_refuses_a_bad_one(browser: Any, gateway: Gateway) -> None:
+    context = await browser.new_context()
+    page = Page(await context.new_page())
+    try:
+        await page.page.goto(f"{gateway.url}/")
+        form = page.page.locator("#login form")
+        await form.wait_for()
+        await page.page.fill("#token-input", "not-a-token")
+        await page.page.press("#token-input", "Enter")
+        await page.page.locator("#login .error", has_text="malformed token").wait_for()
+        await page.page.fill("#token-input", token("control_room"))
+        await page.page.press("#token-input", "Enter")
+        await page.page.wait_for_selector("#conn[data-state='live']", timeout=15000)
+        assert await page.page.locator("#login").is_hidden()
+    finally:
+        await context.close()
+    # The refused token's 401 is the only console error.
+    assert all("401" in e for e in page.errors), page.errors

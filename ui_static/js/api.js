@@ -64,8 +64,23 @@ export function setConnection(state, why = "") {
 }
 
 /** Show the sign-in form until a token is accepted by GET /api/me; resolve with "me". */
+function loginDialog() {
+  let dialog = document.getElementById("login");
+  if (!dialog) {
+    dialog = el("div", { id: "login", class: "login", hidden: true },
+      el("form", {},
+        el("h2", { "data-i18n": "login.title" }),
+        el("label", { for: "token-input", "data-i18n": "login.token" }),
+        el("input", { id: "token-input", type: "password", autocomplete: "off", required: true }),
+        el("button", { type: "submit", "data-i18n": "login.submit" }),
+        el("p", { class: "error", role: "alert" })));
+    document.body.prepend(dialog);
+  }
+  return dialog;
+}
+
 export async function signIn() {
-  const dialog = document.getElementById("login");
+  const dialog = loginDialog();
   for (;;) {
     if (token()) {
       try {
