@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 from simulators.population import Device, Team, make_devices, make_teams
+from simulators.scenario import Scenario
 from tike import topics
 from tike.events import (
     AlarmStatus,
@@ -63,9 +64,11 @@ def diurnal(ts: datetime) -> float:
 
 class BasicSimulator:
     def __init__(
-        self, region: Region, seed: int = 1, rate: float = 1.0, start: datetime | None = None
-    ) -> None:
+        self, region: Region, seed: int = 1, rate: float = 1.0, start: datetime | None = None,
+        scenario: Scenario | None = None,
+    ) -> None:  # fmt: skip
         self.region = region
+        self.scenario = scenario or Scenario(name="basic")
         self.rng = random.Random(seed)
         self.rate = rate
         self.start = start or datetime.now(UTC)
@@ -88,8 +91,19 @@ class BasicSimulator:
     def _push(self, t: float, what: str) -> None:
         heapq.heappush(self._heap, (t, next(self._seq), what))
 
+    def _clock(self, t: float) -> datetime:
+        """The time of day that drives the diurnal curve (the scenario's, if it sets one)."""
+        if self.scenario.local_hour is None:
+            return self.start + timedelta(seconds=t)
+        midnight = self.start.replace(hour=0, minute=0, second=0, microsecond=0)
+        # diurnal() reads UTC and adds two hours for Finnish time.
+        return midnight + timedelta(hours=self.scenario.local_hour - 2, seconds=t)
+
     def _schedule_arrival(self, kind: str, t: float) -> None:
-        lam = self.rates_per_s[kind] * diurnal(self.start + timedelta(seconds=t))
+        lam = self.rates_per_s[kind] * diurnal(self._clock(t)) * self.scenario.multiplier(kind, t)
+        if lam <= 0:  # paused by the scenario: look again in a minute
+            self._push(t + 60.0, f"wake-{kind}")
+            return
         self._push(t + self.rng.expovariate(lam), kind)
 
     def _id(self) -> str:
@@ -118,10 +132,15 @@ class BasicSimulator:
             return [
                 (t + d.phase_s, (topics.ALARMS, d.device_id, self._heartbeat(d, t + d.phase_s)))
                 for d in self.devices
+                if not self.scenario.device_silent(d.device_id, t + d.phase_s)
             ]
         if what == "teams":
             self._push(t + TEAM_REPORT_S, "teams")
-            return [(t, (topics.TEAM_STATUS, tm.team_id, self._team(tm, now))) for tm in self.teams]
+            return [(t, (topics.TEAM_STATUS, tm.team_id, self._team(tm, now, t)))
+                    for tm in self.teams]  # fmt: skip
+        if what.startswith("wake-"):
+            self._schedule_arrival(what.removeprefix("wake-"), t)
+            return []
         self._schedule_arrival(what, t)
         if what == "alarm":
             return [(t, (topics.ALARMS, "", self._alarm(now)))]
@@ -237,11 +256,13 @@ class BasicSimulator:
             out.append((at, (topics.CALLS_116117, call_id, call)))
         return out
 
-    def _team(self, tm: Team, now: datetime) -> TeamStatus:
+    def _team(self, tm: Team, now: datetime, t: float) -> TeamStatus:
         status = self.rng.choices(
             [TeamAvailability.AVAILABLE, TeamAvailability.BUSY, TeamAvailability.BREAK],
             weights=[70, 25, 5],
         )[0]
+        if self.scenario.team_offline(tm.team_id, t):
+            status = TeamAvailability.OFFLINE
         lat = tm.base.lat + self.rng.uniform(-0.05, 0.05)
         lon = tm.base.lon + self.rng.uniform(-0.1, 0.1)
         return TeamStatus(
@@ -265,6 +286,7 @@ async def run(
     duration_s: float | None = None,
     time_scale: float = 1.0,
     respond: bool = True,
+    scenario: Scenario | None = None,
 ) -> int:
     """Produce the simulation in real time (``time_scale`` > 1 runs faster); return the count.
 
@@ -276,7 +298,7 @@ async def run(
     from tike.kafka_admin import wait_for_broker
 
     await wait_for_broker(bootstrap, timeout=60)
-    sim = BasicSimulator(region, seed=seed, rate=rate)
+    sim = BasicSimulator(region, seed=seed, rate=rate, scenario=scenario)
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, acks=1)
     await producer.start()
     loop = asyncio.get_running_loop()

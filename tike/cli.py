@@ -41,12 +41,19 @@ def cmd_gateway(args: argparse.Namespace) -> int:
 
 def cmd_simulate(args: argparse.Namespace) -> int:
     from simulators.basic import run
+    from simulators.scenario import load_scenario
     from tike.regions import load_registry
     from tike.settings import SimulatorSettings
 
     s = SimulatorSettings()
     _logging(s.log_level)
     region = load_registry(s.regions_dir).region(args.region or s.sim_region)
+    try:
+        name = args.scenario or s.sim_scenario
+        scenario = load_scenario(name) if name else None
+    except ValueError as exc:
+        print(f"tike simulate: {exc}", file=sys.stderr)
+        return 2
     sent = asyncio.run(
         run(
             s.kafka_bootstrap,
@@ -56,6 +63,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             duration_s=args.duration,
             time_scale=args.time_scale,
             respond=not args.no_teams,
+            scenario=scenario,
         )
     )
     print(f"produced {sent} events")
@@ -156,6 +164,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--region", help="region id (default TIKE_SIM_REGION)")
     p.add_argument("--duration", type=float, help="stop after this many simulated seconds")
     p.add_argument("--time-scale", type=float, default=1.0, help="simulated seconds per second")
+    p.add_argument("--scenario", help="shipped scenario (normal-night, storm, flu-season, "
+                   "team-offline) or a YAML file (default TIKE_SIM_SCENARIO)")  # fmt: skip
     p.add_argument("--no-teams", action="store_true",
                    help="do not play the simulated teams' answers to their offers")  # fmt: skip
     p = add("example", cmd_example, "Print a valid example event of a kind.")

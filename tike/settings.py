@@ -196,6 +196,11 @@ class SimulatorSettings(CommonSettings):
         1.0, gt=0, description="Rate multiplier over the region's realistic load."
     )
     sim_region: str = Field("etela-pohjanmaa", description="Region to simulate.")
+    sim_scenario: str | None = Field(
+        None,
+        description="Scenario: `normal-night`, `storm`, `flu-season`, `team-offline` or a YAML "
+        "file; empty means regional rates on the real clock.",
+    )
 
 
 class StackSettings(WorkerSettings, GatewaySettings, SimulatorSettings):

@@ -1,0 +1,88 @@
+"""Simulation scenarios as YAML: rate multipliers per phase, waves of silent devices, teams
+going offline. Shipped scenarios are in ``simulators/scenarios/``; any file path works too.
+
+```yaml
+name: storm
+description: Autumn storm; power out in the east for three hours.
+local_hour: 18            # where on the diurnal curve the scenario starts (optional)
+phases:
+  - {from_min: 0, to_min: 180, alarm: 4.0, call: 2.0, silent_devices: 0.2}
+  - {from_min: 30, offline_teams: [sim-home-care-1]}
+```
+"""
+
+from __future__ import annotations
+
+import hashlib
+from importlib import resources
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+KINDS = ("alarm", "call", "transport")
+
+
+class Phase(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    from_min: float = Field(0, ge=0)
+    to_min: float | None = Field(None, gt=0, description="Open-ended when empty.")
+    alarm: float = Field(1.0, ge=0, le=1000)
+    call: float = Field(1.0, ge=0, le=1000)
+    transport: float = Field(1.0, ge=0, le=1000)
+    silent_devices: float = Field(0.0, ge=0, le=1, description="Share of devices gone silent.")
+    offline_teams: tuple[str, ...] = ()
+
+    def active(self, t_s: float) -> bool:
+        return self.from_min * 60 <= t_s and (self.to_min is None or t_s < self.to_min * 60)
+
+
+class Scenario(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")
+    description: str = ""
+    local_hour: float | None = Field(None, ge=0, lt=24)
+    phases: tuple[Phase, ...] = ()
+
+    def multiplier(self, kind: str, t_s: float) -> float:
+        out = 1.0
+        for phase in self.phases:
+            if phase.active(t_s):
+                out *= getattr(phase, kind)
+        return out
+
+    def device_silent(self, device_id: str, t_s: float) -> bool:
+        """Deterministic: a device's place in the silent share never changes."""
+        share = max((p.silent_devices for p in self.phases if p.active(t_s)), default=0.0)
+        if share <= 0:
+            return False
+        digest = hashlib.blake2b(device_id.encode(), digest_size=4).digest()
+        return int.from_bytes(digest, "big") / 2**32 < share
+
+    def team_offline(self, team_id: str, t_s: float) -> bool:
+        return any(team_id in p.offline_teams for p in self.phases if p.active(t_s))
+
+
+def shipped() -> list[str]:
+    folder = resources.files("simulators") / "scenarios"
+    return sorted(
+        p.name.removesuffix(".yaml") for p in folder.iterdir() if p.name.endswith(".yaml")
+    )
+
+
+def load_scenario(name_or_path: str) -> Scenario:
+    """A shipped scenario by name, or a YAML file by path. Raises ValueError with the reason."""
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml") and path.is_file():
+        text = path.read_text(encoding="utf-8")
+    else:
+        item = resources.files("simulators") / "scenarios" / f"{name_or_path}.yaml"
+        if not item.is_file():
+            raise ValueError(f"unknown scenario {name_or_path!r}; shipped: {', '.join(shipped())}")
+        text = item.read_text(encoding="utf-8")
+    try:
+        return Scenario.model_validate(yaml.safe_load(text))
+    except (yaml.YAMLError, ValueError) as exc:
+        raise ValueError(f"scenario {name_or_path}: {exc}") from exc
