@@ -9,6 +9,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import orjson
 from pydantic import ValidationError
 
 
@@ -67,6 +68,36 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         )
     )
     print(f"produced {sent} events")
+    return 0
+
+
+def cmd_loadtest(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from gateway.auth import issue
+    from simulators.loadtest import loadtest, write_report
+    from simulators.scenario import load_scenario
+    from tike.regions import load_registry
+    from tike.settings import GatewaySettings, SimulatorSettings
+
+    s, g = SimulatorSettings(), GatewaySettings()
+    try:
+        scenario = load_scenario(args.scenario) if args.scenario else None
+    except ValueError as exc:
+        print(f"tike loadtest: {exc}", file=sys.stderr)
+        return 2
+    region = load_registry(s.regions_dir).region(args.region or s.sim_region)
+    gateway = args.gateway or f"http://{g.gateway_host}:{g.gateway_port}"
+    token = issue(g.secret.get_secret_value(), "admin", "loadtest", ttl_s=args.duration + 3600)
+    result = asyncio.run(loadtest(
+        s.kafka_bootstrap, gateway, token, region, scenario, args.rate, args.duration,
+        seed=s.sim_seed, time_scale=args.time_scale, idle_s=args.idle,
+        progress=sys.stderr.isatty() or args.progress,
+    ))  # fmt: skip
+    js, html = write_report(result, Path(args.out))
+    shown = {k: v for k, v in result.items() if k != "timeline"}
+    sys.stdout.write(orjson.dumps(shown, option=orjson.OPT_INDENT_2).decode() + "\n")
+    print(f"report: {js} and {html}", file=sys.stderr)
     return 0
 
 
@@ -168,6 +199,17 @@ def build_parser() -> argparse.ArgumentParser:
                    "team-offline) or a YAML file (default TIKE_SIM_SCENARIO)")  # fmt: skip
     p.add_argument("--no-teams", action="store_true",
                    help="do not play the simulated teams' answers to their offers")  # fmt: skip
+    p = add("loadtest", cmd_loadtest, "Drive a running Tike with a scenario; measure it.")
+    p.add_argument("scenario", nargs="?", help="scenario name or YAML file (default: basic)")
+    p.add_argument("--rate", type=float, default=1.0, help="rate multiplier (25 = nationwide)")
+    p.add_argument("--duration", type=float, default=60.0, help="seconds of real time")
+    p.add_argument("--time-scale", type=float, default=1.0, help="simulated seconds per second")
+    p.add_argument("--idle", type=float, default=0.0,
+                   help="then wait this long and time one more event (e.g. 600)")  # fmt: skip
+    p.add_argument("--gateway", help="gateway URL (default from TIKE_GATEWAY_HOST/PORT)")
+    p.add_argument("--region", help="region id (default TIKE_SIM_REGION)")
+    p.add_argument("--out", default="loadtest-report", help="directory for JSON and HTML")
+    p.add_argument("--progress", action="store_true", help="progress bar even without a TTY")
     p = add("example", cmd_example, "Print a valid example event of a kind.")
     p.add_argument("kind", choices=sorted(EXAMPLES))
     p.add_argument("--pretty", action="store_true")

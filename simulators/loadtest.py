@@ -1,0 +1,211 @@
+"""`tike loadtest`: drive a running Tike with a scenario and measure it end to end.
+
+For every event that becomes a need (alarms, transport requests, 116117 calls), the time
+from its produce acknowledgement until the need's first board delta arrives on `/ws/board`,
+and until its dispatch offer arrives on the team's `/ws/teams/{id}` socket. Also throughput,
+the gateway's consumer lag and queue drops, dead letters, and optionally the latency of the
+first event after an idle period. Writes JSON and an HTML page with the latency over time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from simulators.basic import BasicSimulator
+from simulators.scenario import Scenario
+from tike import topics
+from tike.events import DEVICE_STATUSES
+from tike.normalise import call_needs_action
+from tike.records import stable_id
+from tike.regions import Region
+
+#: The need id an input becomes, by the normaliser's own rules (None: no need).
+NEED_ID = {
+    "safety_alarm": lambda e: None if e.status_code in DEVICE_STATUSES
+    else stable_id("need", "alarm", e.event_id),
+    "transport_request": lambda e: stable_id("need", "transport", e.request_id),
+    "call_116117": lambda e: stable_id("need", "call116117", e.call_id)
+    if call_needs_action(e) else None,
+}  # fmt: skip
+
+
+def pct(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1)
+
+
+def summary(values: list[float]) -> dict[str, Any]:
+    top = round(max(values), 1) if values else None
+    return {"n": len(values), "p50_ms": pct(values, 0.5), "p90_ms": pct(values, 0.9),
+            "p99_ms": pct(values, 0.99), "max_ms": top}  # fmt: skip
+
+
+@dataclass
+class Measure:
+    sent: dict[str, float] = field(default_factory=dict)  # need id -> produce ack time
+    board: dict[str, float] = field(default_factory=dict)  # need id -> latency ms
+    team: dict[str, float] = field(default_factory=dict)
+    timeline: list[tuple[float, float, str]] = field(default_factory=list)  # (t, ms, path)
+    kinds: dict[str, str] = field(default_factory=dict)
+    produced: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+    def seen(self, need_id: str, path: str) -> None:
+        target = self.board if path == "board" else self.team
+        sent = self.sent.get(need_id)
+        if sent is None or need_id in target:
+            return
+        now = time.monotonic()
+        target[need_id] = (now - sent) * 1000
+        self.timeline.append((round(now - self.started, 2), round(target[need_id], 1), path))
+
+
+async def _watch(url: str, measure: Measure, path: str) -> None:
+    from websockets.asyncio.client import connect
+
+    async for ws in connect(url, max_size=2**24):  # reconnects by itself
+        with contextlib.suppress(Exception):
+            async for raw in ws:
+                frame = orjson.loads(raw)
+                for item in frame.get("items") or ():
+                    if path == "board" and item.get("entity") == "need":
+                        measure.seen(str(item.get("id")), "board")
+                    elif path == "team" and item.get("kind") == "dispatch":
+                        measure.seen(str(item.get("need_id")), "team")
+
+
+def _bar(done: float, total: float, m: Measure) -> str:
+    width = 30
+    filled = int(width * min(1.0, done / total)) if total else width
+    b = list(m.board.values())[-200:]
+    return (f"\r[{'#' * filled}{'.' * (width - filled)}] {done:5.0f}/{total:.0f} s  "
+            f"sent {m.produced}  needs {len(m.sent)}  on board {len(m.board)}  "
+            f"to teams {len(m.team)}  p99 {pct(b, 0.99) or '-'} ms ")  # fmt: skip
+
+
+async def _metric(http: Any, url: str, name: str) -> float:
+    with contextlib.suppress(Exception):
+        text = (await http.get(url)).text
+        return sum(float(line.split()[-1]) for line in text.splitlines()
+                   if line.startswith(name) and not line.startswith("#"))  # fmt: skip
+    return 0.0
+
+
+async def loadtest(
+    bootstrap: str, gateway: str, token: str, region: Region, scenario: Scenario | None,
+    rate: float, duration_s: float, seed: int = 1, time_scale: float = 1.0,
+    idle_s: float = 0.0, progress: bool = True,
+) -> dict[str, Any]:  # fmt: skip
+    import httpx
+    from aiokafka import AIOKafkaProducer
+
+    sim = BasicSimulator(region, seed=seed, rate=rate, scenario=scenario)
+    ws_base = gateway.replace("http", "ws", 1)
+    m = Measure()
+    urls = [(f"{ws_base}/ws/board?region={region.id}&token={token}", "board")]
+    urls += [(f"{ws_base}/ws/teams/{t.team_id}?token={token}", "team") for t in sim.teams]
+    watchers = [asyncio.create_task(_watch(url, m, path)) for url, path in urls]
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=2, acks=1)
+    await producer.start()
+    await asyncio.sleep(2)  # sockets connect and take their snapshots
+    m.started = began = time.monotonic()
+    dead_before = 0.0
+    async with httpx.AsyncClient(timeout=5) as http:
+        dead_before = await _metric(http, f"{gateway}/metrics", "tike_deadletter_records")
+        try:
+            while (elapsed := time.monotonic() - began) < duration_s:
+                for _, (topic, key, event) in sim.events_until(elapsed * time_scale):
+                    fut = await producer.send(topic, event.__pydantic_serializer__.to_json(event),
+                                              key=key.encode() or None)  # fmt: skip
+                    m.produced += 1
+                    kind = str(getattr(event, "kind", ""))
+                    need = NEED_ID.get(kind, lambda e: None)(event)
+                    if need is not None:
+                        m.kinds[need] = kind
+                        fut.add_done_callback(
+                            lambda f, n=need: m.sent.setdefault(n, time.monotonic())
+                        )
+                if progress:
+                    sys.stderr.write(_bar(elapsed, duration_s, m))
+                await asyncio.sleep(0.05)
+            await producer.flush()
+            await asyncio.sleep(5)  # let the last needs arrive
+            idle = None
+            if idle_s > 0:
+                await asyncio.sleep(idle_s)
+                event = sim._alarm(sim.start)  # one more alarm after the idle period
+                need = str(NEED_ID["safety_alarm"](event))
+                await producer.send_and_wait(topics.ALARMS, event.model_dump_json().encode())
+                m.sent[need] = time.monotonic()
+                for _ in range(100):
+                    if need in m.board:
+                        break
+                    await asyncio.sleep(0.1)
+                idle = m.board.get(need)
+            lag = await _metric(http, f"{gateway}/metrics", "tike_gateway_consumer_lag")
+            drops = await _metric(http, f"{gateway}/metrics", "tike_gateway_queue_drops_total")
+            dead = await _metric(http, f"{gateway}/metrics", "tike_deadletter_records")
+        finally:
+            for task in watchers:
+                task.cancel()
+            await producer.stop()
+    if progress:
+        sys.stderr.write(_bar(duration_s, duration_s, m) + "\n")
+    ran = time.monotonic() - began
+    return {
+        "scenario": scenario.name if scenario else "basic", "rate": rate, "seed": seed,
+        "duration_s": round(ran, 1), "time_scale": time_scale,
+        "produced": m.produced, "events_per_s": round(m.produced / ran, 1),
+        "needs_sent": len(m.sent), "needs_on_board": len(m.board),
+        "offers_on_team_sockets": len(m.team),
+        "needs_missing_from_board": len(set(m.sent) - set(m.board)),
+        "missing_by_source": dict(Counter(m.kinds.get(n, "?") for n in set(m.sent) - set(m.board))),
+        "event_to_board": summary(list(m.board.values())),
+        "event_to_team_alert": summary(list(m.team.values())),
+        "gateway_consumer_lag_at_end": lag, "gateway_queue_drops": drops,
+        "deadletters_during_run": dead - dead_before,
+        "first_event_after_idle_ms": None if idle_s <= 0 else idle, "idle_s": idle_s,
+        "timeline": m.timeline,
+    }  # fmt: skip
+
+
+def write_report(result: dict[str, Any], out: Path) -> tuple[Path, Path]:
+    """JSON report and an HTML page with an inline SVG of latency over time."""
+    out.mkdir(parents=True, exist_ok=True)
+    js, html = out / "loadtest.json", out / "loadtest.html"
+    js.write_text(json.dumps(result, indent=2))
+    points = result["timeline"]
+    w, h, pad = 900, 320, 40
+    t_max = max([p[0] for p in points] + [1.0])
+    ms_max = max([p[1] for p in points] + [1.0])
+    dots = "".join(
+        f'<circle cx="{pad + p[0] / t_max * (w - 2 * pad):.1f}" '
+        f'cy="{h - pad - p[1] / ms_max * (h - 2 * pad):.1f}" r="2" '
+        f'fill="{"#0b5cad" if p[2] == "board" else "#b00020"}"/>'
+        for p in points
+    )
+    stats = {k: v for k, v in result.items() if k != "timeline"}
+    html.write_text(f"""<!doctype html><meta charset="utf-8"><title>Tike load test</title>
+<h1>Tike load test: {result["scenario"]} ×{result["rate"]}</h1>
+<p>Latency from event produced to the need's board delta (blue) and to the team's dispatch
+alert (red), by time into the run. Max {ms_max:.0f} ms, {t_max:.0f} s.</p>
+<svg width="{w}" height="{h}" style="background:#f4f6f8">
+<line x1="{pad}" y1="{h - pad}" x2="{w - pad}" y2="{h - pad}" stroke="#333"/>
+<line x1="{pad}" y1="{pad}" x2="{pad}" y2="{h - pad}" stroke="#333"/>
+<text x="{pad}" y="{pad - 8}" font-size="12">{ms_max:.0f} ms</text>
+<text x="{w - pad - 40}" y="{h - pad + 16}" font-size="12">{t_max:.0f} s</text>{dots}</svg>
+<pre>{json.dumps(stats, indent=2)}</pre>
+""")
+    return js, html

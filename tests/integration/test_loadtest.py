@@ -1,0 +1,44 @@
+"""`tike loadtest` against the real stack: every need is timed to the board and to the team."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from gateway.auth import issue
+from simulators.loadtest import loadtest, write_report
+from simulators.scenario import load_scenario
+from tests.integration.harness import SECRET, Gateway, Worker
+from tike.regions import load_registry
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+
+@pytest.fixture(scope="module")
+def gateway(broker: str, redis_url: str, logs: Path, worker: Worker) -> Iterator[Gateway]:
+    gw = Gateway.create(broker, redis_url, logs / "gateway.log").start()
+    yield gw
+    gw.stop()
+
+
+async def test_loadtest_times_every_need_and_writes_its_report(
+    broker: str, gateway: Gateway, tmp_path: Path
+) -> None:
+    region = load_registry().region("etela-pohjanmaa")
+    token = issue(SECRET, "admin", "loadtest")
+    result = await loadtest(broker, gateway.url, token, region, load_scenario("storm"),
+                            rate=30, duration_s=15, seed=4, progress=False)  # fmt: skip
+    print({k: v for k, v in result.items() if k != "timeline"})
+    assert result["produced"] > 50  # heartbeats (spread over 5 min), alarms, calls, teams
+    assert result["needs_sent"] >= 5
+    assert result["needs_missing_from_board"] == 0, result
+    assert result["event_to_board"]["n"] == result["needs_sent"]
+    assert result["event_to_board"]["p50_ms"] > 0
+    assert result["offers_on_team_sockets"] >= 1
+    assert result["deadletters_during_run"] == 0
+    js, html = write_report(result, tmp_path)
+    assert json.loads(js.read_text())["scenario"] == "storm"
+    assert "<svg" in html.read_text() and html.read_text().count("<circle") >= 5
