@@ -1,0 +1,136 @@
+"""Pipeline ratio: Tike's ingest + route against a bare aiokafka consume→decode→produce loop,
+on the same events, the same broker, in the same run.
+
+    .venv/bin/python bench/pipeline_ratio.py [--events 3000]
+
+Tike: alarms produced in one burst to tike.in.alarms until every routing decision is on
+tike.decisions (ingest, dedup, the situation agent with rules and team selection, the journal
+projector). Bare: the same alarm bytes on a topic of their own, read by one aiokafka consumer
+that decodes each with orjson and produces it to an output topic, until every output is read.
+Prints JSON with events/s of both and the ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from simulators.collect import Collector
+from tests.integration.harness import Worker, start_broker, start_redis, worker_env
+from tike import topics
+from tike.examples import example
+
+BARE_IN, BARE_OUT = "bench.bare.in", "bench.bare.out"
+
+
+def alarms(n: int) -> list[bytes]:
+    out = []
+    for i in range(n):
+        a = orjson.loads(example("safety_alarm").model_dump_json())
+        a["device_id"] = f"bench-dev-{i % 500}"
+        out.append(orjson.dumps(a))
+    return out
+
+
+async def produce(bootstrap: str, topic: str, values: list[bytes]) -> None:
+    prod = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, acks=1)
+    await prod.start()
+    try:
+        for v in values:
+            await prod.send(topic, v)
+        await prod.flush()
+    finally:
+        await prod.stop()
+
+
+async def wait_count(collector: Collector, n: int, timeout: float) -> float:
+    deadline = time.monotonic() + timeout
+    while len(collector.records) < n:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{collector.topic}: {len(collector.records)} of {n}")
+        await asyncio.sleep(0.02)
+    return time.monotonic()
+
+
+async def bare_loop(bootstrap: str, n: int) -> None:
+    consumer = AIOKafkaConsumer(BARE_IN, bootstrap_servers=bootstrap, group_id=None,
+                                auto_offset_reset="earliest", fetch_max_wait_ms=5)  # fmt: skip
+    prod = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, acks=1)
+    await consumer.start()
+    await prod.start()
+    done = 0
+    try:
+        while done < n:
+            batch = await consumer.getmany(timeout_ms=100, max_records=500)
+            for msgs in batch.values():
+                for msg in msgs:
+                    doc = orjson.loads(msg.value)
+                    await prod.send(BARE_OUT, orjson.dumps(doc))
+                    done += 1
+        await prod.flush()
+    finally:
+        await consumer.stop()
+        await prod.stop()
+
+
+async def measure(bootstrap: str, n: int) -> dict[str, object]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    await admin.create_topics([NewTopic(BARE_IN, 1, 1), NewTopic(BARE_OUT, 1, 1)])
+    await admin.close()
+    values = alarms(n)
+    # Bare loop first: the inputs are all there before it starts, as for Tike below.
+    await produce(bootstrap, BARE_IN, values)
+    out = await Collector(bootstrap, BARE_OUT).start()
+    started = time.monotonic()
+    await bare_loop(bootstrap, n)
+    bare_s = await wait_count(out, n, 300) - started
+    await out.stop()
+    decisions = await Collector(bootstrap, topics.DECISIONS).start()
+    needs = await Collector(bootstrap, topics.NEEDS).start()
+    started = time.monotonic()
+    await produce(bootstrap, topics.ALARMS, values)
+    ingest_s = await wait_count(needs, n, 600) - started
+    tike_s = await wait_count(decisions, n, 600) - started
+    await decisions.stop()
+    await needs.stop()
+    return {
+        "events": n,
+        "bare_events_per_s": round(n / bare_s, 1),
+        "tike_events_per_s": round(n / tike_s, 1),
+        "tike_ingest_only_events_per_s": round(n / ingest_s, 1),
+        "ratio_tike_to_bare": round(bare_s / tike_s, 3),
+        "note": "Tike includes produce time of the burst; bare starts with inputs present",
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--events", type=int, default=3000)
+    args = parser.parse_args()
+    logs = Path(tempfile.mkdtemp(prefix="tike-ratio-"))
+    b, broker = start_broker(logs)
+    r, redis = start_redis(logs)
+    worker = Worker(worker_env(broker, redis, logs / "state"), logs / "worker.log")
+    try:
+        worker.start()
+        print(json.dumps(asyncio.run(measure(broker, args.events)), indent=2))
+    finally:
+        worker.stop()
+        b.stop()
+        r.stop()
+
+
+if __name__ == "__main__":
+    main()
