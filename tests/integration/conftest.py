@@ -8,7 +8,14 @@ import orjson
 import pytest
 import pytest_asyncio
 
-from tests.integration.harness import Worker, producer, start_broker, start_redis, worker_env
+from tests.integration.harness import (
+    Gateway,
+    Worker,
+    producer,
+    start_broker,
+    start_redis,
+    worker_env,
+)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -51,6 +58,22 @@ def worker(
     w.start()
     yield w
     w.stop()
+
+
+@pytest.fixture(scope="module")
+def gateway_extra() -> dict[str, str]:
+    """Extra TIKE_* settings for this module's gateway (override in a module)."""
+    return {}
+
+
+@pytest.fixture(scope="module")
+def gateway(
+    broker: str, redis_url: str, logs: Path, worker: Worker, gateway_extra: dict[str, str]
+) -> Iterator[Gateway]:
+    """A real gateway (uvicorn) process on this module's broker, Redis and worker."""
+    gw = Gateway.create(broker, redis_url, logs / "gateway.log", **gateway_extra).start()
+    yield gw
+    gw.stop()
 
 
 Send = Callable[..., Awaitable[None]]

@@ -110,12 +110,18 @@ class Worker:
             self.child.stop(timeout=15)
 
 
-def worker_env(bootstrap: str, redis_url: str, state_dir: Path, **extra: str) -> dict[str, str]:
+def _env(bootstrap: str, redis_url: str) -> dict[str, str]:
+    """This environment without TIKE_* settings, pointed at the test broker and Redis."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("TIKE_")}
     env.update(
-        TIKE_KAFKA_BOOTSTRAP=bootstrap,
-        TIKE_KAFKA_PROFILE="embedded",
-        TIKE_REDIS_URL=redis_url,
+        TIKE_KAFKA_BOOTSTRAP=bootstrap, TIKE_KAFKA_PROFILE="embedded", TIKE_REDIS_URL=redis_url
+    )
+    return env
+
+
+def worker_env(bootstrap: str, redis_url: str, state_dir: Path, **extra: str) -> dict[str, str]:
+    env = _env(bootstrap, redis_url)
+    env.update(
         TIKE_TOPIC_PARTITIONS=str(PARTITIONS),
         TIKE_STATE_DIR=str(state_dir),
         TIKE_METRICS_PORT=str(free_port()),
@@ -146,11 +152,8 @@ class Gateway:
 
     @classmethod
     def create(cls, bootstrap: str, redis_url: str, log_path: Path, **extra: str) -> Gateway:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("TIKE_")}
+        env = _env(bootstrap, redis_url)
         env.update(
-            TIKE_KAFKA_BOOTSTRAP=bootstrap,
-            TIKE_KAFKA_PROFILE="embedded",
-            TIKE_REDIS_URL=redis_url,
             TIKE_GATEWAY_PORT=str(free_port()),
             TIKE_SECRET=SECRET,
             TIKE_ENV="test",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -27,18 +27,15 @@ from tests.integration.gw import (
     token,
     until,
 )
-from tests.integration.harness import Gateway, Worker
+from tests.integration.harness import Gateway
 from tike import topics
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 
 @pytest.fixture(scope="module")
-def gateway(broker: str, redis_url: str, logs: Path, worker: Worker) -> Iterator[Gateway]:
-    gw = Gateway.create(broker, redis_url, logs / "gateway-a.log",
-                        TIKE_WS_SEND_TIMEOUT_S="2", TIKE_WS_AUTH_CHECK_S="0.5").start()  # fmt: skip
-    yield gw
-    gw.stop()
+def gateway_extra() -> dict[str, str]:
+    return {"TIKE_WS_SEND_TIMEOUT_S": "2", "TIKE_WS_AUTH_CHECK_S": "0.5"}
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")

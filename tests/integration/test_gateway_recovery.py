@@ -21,7 +21,7 @@ from tests.integration.gw import (
     token,
     until,
 )
-from tests.integration.harness import Gateway, Worker
+from tests.integration.harness import Gateway
 from tike.embedded import Child, free_port, redis_command, spawn, wait_port
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -59,13 +59,6 @@ def redis_server(logs: Path) -> Iterator[RedisServer]:
 @pytest.fixture(scope="module")
 def redis_url(redis_server: RedisServer) -> str:
     return redis_server.url
-
-
-@pytest.fixture(scope="module")
-def gateway(broker: str, redis_url: str, logs: Path, worker: Worker) -> Iterator[Gateway]:
-    gw = Gateway.create(broker, redis_url, logs / "gateway.log").start()
-    yield gw
-    gw.stop()
 
 
 async def test_redis_restart_is_rebuilt_from_kafka_without_a_gateway_restart(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,17 +10,10 @@ import pytest
 from gateway.auth import issue
 from simulators.loadtest import loadtest, write_report
 from simulators.scenario import load_scenario
-from tests.integration.harness import SECRET, Gateway, Worker
+from tests.integration.harness import SECRET, Gateway
 from tike.regions import load_registry
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
-
-
-@pytest.fixture(scope="module")
-def gateway(broker: str, redis_url: str, logs: Path, worker: Worker) -> Iterator[Gateway]:
-    gw = Gateway.create(broker, redis_url, logs / "gateway.log").start()
-    yield gw
-    gw.stop()
 
 
 async def test_loadtest_times_every_need_and_writes_its_report(

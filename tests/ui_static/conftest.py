@@ -4,21 +4,21 @@ stack (broker, Redis, worker, gateway). The server fixtures are the integration 
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 
 import pytest
 import pytest_asyncio
 
 from tests.integration.conftest import (  # noqa: F401  (fixtures)
     broker,
+    gateway,
+    gateway_extra,
     logs,
     redis_url,
     send,
     worker,
     worker_extra,
 )
-from tests.integration.harness import Gateway, Worker
 
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
@@ -28,13 +28,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "tests/ui_static" in str(item.fspath):
             item.add_marker(pytest.mark.integration)
-
-
-@pytest.fixture(scope="module")
-def gateway(broker: str, redis_url: str, logs: Path, worker: Worker) -> Iterator[Gateway]:  # noqa: F811
-    gw = Gateway.create(broker, redis_url, logs / "gateway.log").start()
-    yield gw
-    gw.stop()
 
 
 @pytest.fixture(scope="module")
