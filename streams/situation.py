@@ -7,7 +7,7 @@ Inputs (all keyed by region, co-partitioned): ``tike.needs``, ``tike.team-state`
 that changes anything gives one record on ``tike.journal`` (same partition). The projector
 agent publishes each record's outputs to ``tike.dispatches``, ``tike.board`` and
 ``tike.decisions``. On taking a partition the agent rebuilds its state from the newest
-snapshot on ``tike.snapshots`` and the journal after it, and skips inputs the journal already
+snapshot on ``tike.snapshots`` and the journal after it, and skips inputs the state already
 holds, so a crash neither loses nor repeats a transition.
 """
 
@@ -157,8 +157,7 @@ def register(ctx: StreamContext, follower: RulesFollower, watchdog: Watchdog) ->
         raise ValueError(f"unknown region command kind {kind!r}")
 
     def held(topic: str, partition: int) -> bool:
-        return any(tp.topic == topic and tp.partition == partition
-                   for tp in app.consumer.assignment())  # fmt: skip
+        return (topic, partition) in app.consumer.assignment()  # a set of TP namedtuples
 
     async def situation(stream: Any) -> None:
         async for event in stream.events():

@@ -3,8 +3,8 @@
 Every input (a need, a team report, a 116117 call, a team action, a control-room action, a
 timer tick) yields at most one journal record: the full new state of each entity it changed
 plus the records to publish. :meth:`Situation.apply` installs a record; the live path and the
-rebuild after a restart both go through it, so they cannot diverge. Inputs at or below the
-journal's recorded offset for their partition are redeliveries and are skipped.
+rebuild after a restart both go through it, so they cannot diverge. An input whose effects
+the state already holds is a redelivery and is skipped (:meth:`Situation.redelivered`).
 """
 
 from __future__ import annotations
@@ -37,8 +37,7 @@ class Timing:
 
 
 def empty_state() -> State:
-    return {"needs": {}, "teams": {}, "dispatches": {}, "calls": [], "events": {},
-            "watermarks": {}}  # fmt: skip
+    return {"needs": {}, "teams": {}, "dispatches": {}, "calls": [], "events": {}}
 
 
 def _iso(t: datetime) -> str:
@@ -193,10 +192,6 @@ class Situation:
         s["calls"].extend(record["calls"])
         self._call_ids.update(c[4] for c in record["calls"] if len(c) > 4)
         s.setdefault("events", {}).update(record.get("events") or {})
-        cause = record.get("cause")
-        if cause:
-            key = f"{cause['topic']}:{cause['partition']}"
-            s["watermarks"][key] = max(cause["offset"], s["watermarks"].get(key, -1))
 
     def _commit(self, tx: Tx) -> Record | None:
         record = tx.record()
