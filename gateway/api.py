@@ -36,13 +36,6 @@ def _region(registry: RegistryDep, region: str | None) -> str:
     return name
 
 
-def _split(items: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
-    out: dict[str, list[dict[str, Any]]] = {"need": [], "team": [], "kpi": [], "notice": []}
-    for item in items:
-        out.setdefault(str(item.get("entity")), []).append(item)
-    return out
-
-
 @router.get("/regions", tags=["board"])
 async def regions(registry: RegistryDep) -> list[dict[str, Any]]:
     """The regions and their municipalities (names, population, centre), for the map.
@@ -80,8 +73,8 @@ async def needs(
     region: str | None = None,
     status: Literal["open", "closed", "all"] = "open",
 ) -> list[dict[str, Any]]:
-    _, _, items = await store.snapshot(board_key(_region(registry, region)))
-    found = [i["data"] for i in _split(items)["need"] if i.get("data")]
+    items = await store.entities(_region(registry, region), "need")
+    found = [i["data"] for i in items if i.get("data")]
     if status != "all":
         found = [n for n in found if n.get("status") == status]
     return sorted(found, key=lambda n: (n.get("priority") != "stat", n.get("received_at")))
@@ -99,8 +92,8 @@ async def need(need_id: str, who: Watcher, store: StoreDep) -> dict[str, Any]:
 async def teams(
     who: Watcher, store: StoreDep, registry: RegistryDep, region: str | None = None
 ) -> list[dict[str, Any]]:
-    _, _, items = await store.snapshot(board_key(_region(registry, region)))
-    return [i["data"] for i in _split(items)["team"] if i.get("data")]
+    items = await store.entities(_region(registry, region), "team")
+    return [i["data"] for i in items if i.get("data")]
 
 
 @router.get("/kpis", tags=["board"])
@@ -108,8 +101,8 @@ async def kpis(
     who: Watcher, store: StoreDep, registry: RegistryDep, region: str | None = None
 ) -> dict[str, Any]:
     """KPIs of the region and each municipality (keys ``region`` and ``region:code``)."""
-    _, _, items = await store.snapshot(board_key(_region(registry, region)))
-    return {i["id"]: i["data"] for i in _split(items)["kpi"] if i.get("data")}
+    items = await store.entities(_region(registry, region), "kpi")
+    return {i["id"]: i["data"] for i in items if i.get("data")}
 
 
 @router.get("/devices", tags=["board"])

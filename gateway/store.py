@@ -180,6 +180,11 @@ class Store:
     async def regions(self) -> list[str]:
         return sorted(_text(r) or "" for r in await self.redis.smembers(REGIONS))
 
+    async def entities(self, region: str, entity: str) -> list[dict[str, Any]]:
+        """Every board delta of one entity kind in a region (one hash, not the whole board)."""
+        raw = await self.redis.hgetall(f"{board_key(region)}:{entity}")
+        return [orjson.loads(v) for v in raw.values()]
+
     async def entity(self, region: str, entity: str, entity_id: str) -> dict[str, Any] | None:
         raw = await self.redis.hget(f"{board_key(region)}:{entity}", entity_id)
         return orjson.loads(raw) if raw else None
