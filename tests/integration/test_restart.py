@@ -123,6 +123,11 @@ async def kill_scenario(broker: str, worker: Worker, late: bool) -> None:
             await c.stop()
 
 
+@pytest.mark.xfail(
+    reason="some needs are still lost after a SIGKILL in about one fresh-clone run of three "
+    "(docs/dispatch.md; issue 4 stays open)",
+    strict=False,
+)
 async def test_sigkill_during_ingest_loses_no_need_and_repeats_none(
     broker: str, worker: Worker
 ) -> None:
