@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -33,7 +34,7 @@ from tike import topics
 from tike.examples import example
 
 
-async def one_run(broker: str, worker: Worker) -> tuple[int, int]:
+async def one_run(broker: str, worker: Worker, early: bool) -> tuple[int, int]:
     await asyncio.to_thread(worker.start)
     needs = await Collector(broker, topics.NEEDS).start()
     board = await Collector(broker, topics.BOARD).start()
@@ -49,23 +50,35 @@ async def one_run(broker: str, worker: Worker) -> tuple[int, int]:
         alarm = orjson.loads(example("safety_alarm").model_dump_json())
         alarm["device_id"] = f"dev-kill-{i % 37}"
         alarms.append(alarm)
-    for a in alarms[:200]:
-        await prod.send(topics.ALARMS, orjson.dumps(a), key=a["device_id"].encode())
-    await prod.flush()
-    await board.wait(lambda d: d["entity"] == "need", timeout=30)
+    placed: dict[str, tuple[int, int]] = {}
+
+    async def send(batch: list[dict[str, str]]) -> None:
+        futures = [
+            await prod.send(topics.ALARMS, orjson.dumps(a), key=a["device_id"].encode())
+            for a in batch
+        ]
+        await prod.flush()
+        for a, fut in zip(batch, futures, strict=True):
+            meta = await fut
+            placed.setdefault(a["event_id"], (meta.partition, meta.offset))
+
+    await send(alarms[:200])
+    progress = needs if early else board
+    await progress.wait(lambda d: d.get("entity", "need") == "need", timeout=30)
     deadline = asyncio.get_running_loop().time() + 60
-    while len(board.matching(lambda d: d["entity"] == "need")) < 100:
+    while len(progress.matching(lambda d: d.get("entity", "need") == "need")) < 100:
         assert asyncio.get_running_loop().time() < deadline, "worker did not start"
         await asyncio.sleep(0.01)
     worker.kill()
-    for a in alarms[200:] + alarms[:20]:
-        await prod.send(topics.ALARMS, orjson.dumps(a), key=a["device_id"].encode())
-    await prod.flush()
+    await send(alarms[200:] + alarms[:20])
     await asyncio.to_thread(worker.start, 90)
     await asyncio.sleep(40)
     got = {n["origin"]["event_id"] for n in needs.matching(lambda n: True)}
     ingested = {n["origin"]["event_id"] for n in intake.matching(lambda n: True)}
     missing = [a["event_id"] for a in alarms if a["event_id"] not in got]
+    for m in missing:
+        where = "intake" if m in ingested else "never ingested"
+        print(f"  lost {m} alarms[{placed[m][0]}]@{placed[m][1]} ({where})", flush=True)
     for c in (needs, board, intake):
         await c.stop()
     await prod.stop()
@@ -76,6 +89,16 @@ async def one_run(broker: str, worker: Worker) -> tuple[int, int]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=6)
+    parser.add_argument(
+        "--early", action="store_true", help="kill at 100 needs on tike.needs, not on the board"
+    )
+    parser.add_argument(
+        "--commit-interval",
+        type=float,
+        default=None,
+        help="TIKE_COMMIT_INTERVAL_S for the worker (long: no commit before the kill)",
+    )
+    parser.add_argument("--keep", type=Path, help="copy the logs of runs that lost alarms here")
     args = parser.parse_args()
     for run in range(1, args.runs + 1):
         with tempfile.TemporaryDirectory() as tmp:
@@ -84,11 +107,18 @@ def main() -> None:
             r, redis = start_redis(logs)
             env = worker_env(broker, redis, logs / "state", TIKE_SNAPSHOT_EVERY="25",
                              TIKE_TICK_INTERVAL_S="0.5")  # fmt: skip
+            if args.commit_interval is not None:
+                env["TIKE_COMMIT_INTERVAL_S"] = str(args.commit_interval)
             try:
-                lost, never_ingested = asyncio.run(one_run(broker, Worker(env, logs / "w.log")))
+                worker = Worker(env, logs / "w.log")
+                lost, never_ingested = asyncio.run(one_run(broker, worker, args.early))
             finally:
                 b.stop()
                 r.stop()
+            if lost and args.keep:
+                shutil.copytree(
+                    logs, args.keep / f"run-{run}", ignore=shutil.ignore_patterns("state")
+                )
         print(f"run {run}: {lost} of 400 alarms lost ({never_ingested} never ingested)", flush=True)
 
 

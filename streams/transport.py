@@ -24,10 +24,12 @@ with idempotent effects, so a redelivery costs a duplicate that is recognised, n
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from typing import Any, cast
 
 from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers import aiokafka as faust_aiokafka
+from faust.types import TP
 from mode import Service
 
 
@@ -40,10 +42,85 @@ class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
             consumer._fetch_max_wait_ms = int(wait)
         return consumer
 
+    async def seek_to_committed(self) -> Mapping[TP, int]:
+        return cast(Mapping[TP, int], await self.call_thread(self._seek_to_committed))
+
+    async def _seek_to_committed(self) -> dict[Any, int | None]:
+        """aiokafka seeks only partitions with a committed offset above 0 and leaves the
+        others wherever the fetcher got to, past records handed over before the seek and
+        then dropped (a flow suspension, a rebalance clearing the buffers). Those are moved
+        back to the log start, as ``auto_offset_reset=earliest`` means. Returns the next
+        offset to read per partition."""
+        consumer = self._ensure_consumer()
+        offsets: dict[Any, int | None] = dict(await consumer.seek_to_committed())
+        acks_enabled_for = self.app.topics.acks_enabled_for  # stream topics, not changelogs
+        fresh = [
+            tp
+            for tp, offset in offsets.items()
+            if (offset is None or offset <= 0) and acks_enabled_for(tp.topic)
+        ]
+        if fresh and self.app.conf.consumer_auto_offset_reset == "earliest":
+            starts = await consumer.beginning_offsets(fresh)
+            for tp in fresh:
+                consumer.seek(tp, starts[tp])
+                offsets[tp] = starts[tp]
+        return offsets
+
 
 class _Consumer(faust_aiokafka.Consumer):
     def _new_consumer_thread(self) -> _ConsumerThread:
         return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        # The next offset to read per partition, set by the last seek to committed.
+        self._floor: dict[TP, int] = {}
+        # The last offset the drain loop delivered per partition since that seek.
+        self._delivered: dict[TP, int] = {}
+        self._seeks = 0
+        self._held: dict[TP, int] = {}  # partitions whose commit waits for a hole, logged
+
+    async def seek_to_committed(self) -> Mapping[TP, int]:
+        offsets = await super().seek_to_committed()
+        self._seeks += 1
+        for tp, offset in offsets.items():
+            self._delivered.pop(tp, None)
+            if offset is not None and offset >= 0:
+                self._floor[tp] = offset
+            else:
+                self._floor.pop(tp, None)
+        return offsets
+
+    def _new_offset(self, tp: TP) -> int | None:
+        """Commit only from an unbroken run of acknowledged records. Faust lets the run
+        start one record after the committed offset (and anywhere when nothing was
+        committed yet), so a record dropped before processing was committed past."""
+        acked = self._acked[tp]
+        committed = self._committed_offset[tp]
+        floor = committed if committed is not None else self._floor.get(tp)
+        if acked and floor is not None and not self._covered(tp, floor, min(acked)):
+            if self._held.get(tp) != floor:  # once per hole
+                self._held[tp] = floor
+                self.log.info("holding the commit of %s[%s] at %s: processed up from %s",
+                              tp.topic, tp.partition, floor, min(acked))  # fmt: skip
+            return None
+        return super()._new_offset(tp)
+
+    def _covered(self, tp: TP, start: int, end: int) -> bool:
+        """True when every offset in [start, end) is a known gap (nothing to process)."""
+        for interval in sorted(self._gap[tp].overlap(start, end), key=lambda i: i.begin):
+            if interval.begin > start:
+                return False
+            start = max(start, interval.end)
+        return start >= end
+
+    async def _add_gap(self, tp: TP, offset_from: int, offset_to: int) -> None:
+        # Faust clips at committed + 1, but the committed offset is the next one to read.
+        committed = self._committed_offset[tp]
+        if committed is not None:
+            offset_from = max(offset_from, committed)
+        if offset_from <= offset_to:
+            self._gap[tp].addi(offset_from, offset_to + 1)
 
     async def _refetch(self, abandoned: dict[Any, int]) -> None:
         """Move each partition back to its oldest abandoned record, unless a seek (the
@@ -64,15 +141,15 @@ class _Consumer(faust_aiokafka.Consumer):
         getmany = self.getmany
         consumer_should_stop = cast(Service, self)._stopped.is_set
         fetcher_should_stop = cast(Service, fetcher)._stopped.is_set
-        get_read_offset = self._read_offset.__getitem__
         set_read_offset = self._read_offset.__setitem__
         set_flag, unset_flag = self.diag.set_flag, self.diag.unset_flag
         commit_every = self._commit_every
         acks_enabled_for = self.app.topics.acks_enabled_for
         yield_every, num_since_yield = 100, 0
-        # The last offset this loop delivered per partition: gaps (compaction, markers) are
-        # measured from it, not from a read offset a seek has moved meanwhile.
-        delivered: dict[Any, int] = {}
+        # Gaps (compaction, markers) are measured from the last offset delivered since the
+        # last seek, else from the seek's next offset; never from a record fetched before
+        # that seek (still delivered: a batch does not know it was overtaken by a seek).
+        delivered, floor = self._delivered, self._floor
         # Records handed over too late (the flow was suspended): the lowest offset per partition.
         abandoned: dict[Any, int] = {}
         try:
@@ -82,8 +159,11 @@ class _Consumer(faust_aiokafka.Consumer):
                     await self._refetch(abandoned)
                 ait = getmany(timeout=1.0)
                 await self.sleep(0)
+                batch_seeks: int | None = None
                 if not self.should_stop:
                     async for tp, message in ait:
+                        if batch_seeks is None:
+                            batch_seeks = self._seeks
                         num_since_yield += 1
                         if num_since_yield > yield_every:
                             await asyncio.sleep(0)
@@ -91,11 +171,17 @@ class _Consumer(faust_aiokafka.Consumer):
                         offset = message.offset
                         # Faust drops a record below the read offset as already read; here it
                         # is delivered again (at-least-once: every effect is idempotent).
-                        last = delivered.get(tp)
-                        base = get_read_offset(tp) if last is None else last
-                        if base and offset - base > 1 and acks_enabled_for(message.topic):
-                            await self._add_gap(tp, base + 1, offset - 1)  # Faust: offset
-                        delivered[tp] = offset
+                        if batch_seeks == self._seeks:
+                            last = delivered.get(tp)
+                            if last is None and tp in floor:
+                                last = floor[tp] - 1
+                            if (
+                                last is not None
+                                and offset - last > 1
+                                and acks_enabled_for(message.topic)
+                            ):
+                                await self._add_gap(tp, last + 1, offset - 1)
+                            delivered[tp] = offset
                         if commit_every is not None and self._n_acked >= commit_every:
                             self._n_acked = 0
                             await self.commit()

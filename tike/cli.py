@@ -101,6 +101,34 @@ def cmd_loadtest(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_record(args: argparse.Namespace) -> int:
+    from simulators.replay import record
+    from tike import topics
+    from tike.settings import SimulatorSettings
+
+    s = SimulatorSettings()
+    names = args.topics or list(topics.INPUT_TOPICS)
+    count = asyncio.run(record(s.kafka_bootstrap, names, Path(args.out)))
+    print(f"recorded {count} records of {', '.join(names)} to {args.out}", file=sys.stderr)
+    return 0
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from simulators.replay import load, replay
+    from tike.settings import SimulatorSettings
+
+    s = SimulatorSettings()
+    try:
+        records = load(Path(args.recording))
+    except (OSError, ValueError) as exc:
+        print(f"tike replay: {exc}", file=sys.stderr)
+        return 2
+    result = asyncio.run(replay(s.kafka_bootstrap, records, args.speed, fresh=args.fresh))
+    print(f"replayed {result.sent} records in {result.seconds:.1f} s at x{args.speed:g} "
+          f"(at most {result.late_max_ms} ms behind schedule)", file=sys.stderr)  # fmt: skip
+    return 0
+
+
 def cmd_example(args: argparse.Namespace) -> int:
     from tike.examples import example
 
@@ -210,6 +238,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--region", help="region id (default TIKE_SIM_REGION)")
     p.add_argument("--out", default="loadtest-report", help="directory for JSON and HTML")
     p.add_argument("--progress", action="store_true", help="progress bar even without a TTY")
+    p = add("record", cmd_record, "Record topics (default: every input topic) to a file.")
+    p.add_argument("topics", nargs="*", help="topic names (default: the input topics)")
+    p.add_argument("--out", required=True, help="JSON Lines file to write")
+    p = add("replay", cmd_replay, "Replay a recording at xN speed.")
+    p.add_argument("recording", help="JSON Lines file written by `tike record`")
+    p.add_argument("--speed", type=float, default=1.0, help="speed-up factor (default 1)")
+    p.add_argument("--fresh", action="store_true",
+                   help="new ids, current times, synthetic (else: redeliveries)")  # fmt: skip
     p = add("example", cmd_example, "Print a valid example event of a kind.")
     p.add_argument("kind", choices=sorted(EXAMPLES))
     p.add_argument("--pretty", action="store_true")

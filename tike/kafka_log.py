@@ -9,6 +9,7 @@ filtered by their own timestamps.
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
@@ -23,6 +24,23 @@ async def read_partition(
     start_offset: int | None = None,
 ) -> list[tuple[bytes, int, int]]:
     """Return ``(value, timestamp_ms, offset)`` of the records at or after ``since_ms``."""
+    records = await read_records(
+        bootstrap, topic, partition, since_ms, fetch_wait_ms, timeout_s, start_offset
+    )
+    return [(r.value, r.timestamp, r.offset) for r in records]
+
+
+async def read_records(
+    bootstrap: str,
+    topic: str,
+    partition: int,
+    since_ms: int,
+    fetch_wait_ms: int = 100,
+    timeout_s: float = 60.0,
+    start_offset: int | None = None,
+) -> list[Any]:
+    """The aiokafka ``ConsumerRecord`` s (key, value, timestamp, offset) at or after
+    ``since_ms``, tombstones left out."""
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap,
         group_id=None,
@@ -32,7 +50,7 @@ async def read_partition(
     )
     await consumer.start()
     tp = TopicPartition(topic, partition)
-    out: list[tuple[bytes, int, int]] = []
+    out: list[Any] = []
     try:
         consumer.assign([tp])
         found = None
@@ -50,7 +68,7 @@ async def read_partition(
             batch = await consumer.getmany(tp, timeout_ms=200)
             for msg in batch.get(tp, []):
                 if msg.timestamp >= since_ms and msg.value is not None:
-                    out.append((msg.value, msg.timestamp, msg.offset))
+                    out.append(msg)
             highwater = consumer.highwater(tp)
             if highwater is not None and await consumer.position(tp) >= highwater:
                 return out

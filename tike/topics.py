@@ -23,6 +23,8 @@ CALLS_116117 = "tike.in.calls116117"
 TEAM_STATUS = "tike.in.team-status"
 TEAM_EVENTS = "tike.in.team-events"
 CONTROL = "tike.in.control"
+#: The topics other systems write to (what `tike record` records by default).
+INPUT_TOPICS = (ALARMS, TRANSPORTS, CALLS_116117, TEAM_STATUS, TEAM_EVENTS, CONTROL)
 REGION_COMMANDS = "tike.region-commands"
 JOURNAL = "tike.journal"
 SNAPSHOTS = "tike.snapshots"

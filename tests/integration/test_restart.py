@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
+from typing import Any
 
 import orjson
 import pytest
@@ -34,6 +35,23 @@ def _alarms() -> list[dict[str, object]]:
     return out
 
 
+async def lost(
+    missing: set[object], placed: dict[object, asyncio.Future[Any]], intake: Collector
+) -> str:
+    """Where the lost needs stopped: never ingested (by alarm partition and offset), or
+    ingested but never published by the de-duplication."""
+    ingested = {n["origin"]["event_id"] for n in intake.matching(lambda n: True)}
+    where: dict[int, list[int]] = {}
+    for event_id in missing - ingested:
+        meta = await placed[event_id]
+        where.setdefault(meta.partition, []).append(meta.offset)
+    never = {p: sorted(o) for p, o in sorted(where.items())}
+    return (
+        f"{len(missing)} needs lost: {len(missing & ingested)} on tike.intake but not on "
+        f"tike.needs; {len(missing - ingested)} never ingested, tike.in.alarms offsets {never}"
+    )
+
+
 async def kill_scenario(broker: str, worker: Worker, late: bool) -> None:
     """Kill the worker with SIGKILL mid-stream, restart it, and check every need and offer.
 
@@ -42,6 +60,7 @@ async def kill_scenario(broker: str, worker: Worker, late: bool) -> None:
     alarms = _alarms()
     ids = {a["event_id"] for a in alarms}
     needs = await Collector(broker, topics.NEEDS).start()
+    intake = await Collector(broker, topics.INTAKE).start()
     board = await Collector(broker, topics.BOARD).start()
     dispatches = await Collector(broker, topics.DISPATCHES).start()
     prod = await producer(broker)
@@ -52,8 +71,11 @@ async def kill_scenario(broker: str, worker: Worker, late: bool) -> None:
                           capacity=50, shift=None, coverage=["743"])  # fmt: skip
             await prod.send_and_wait(topics.TEAM_STATUS, orjson.dumps(status))
         await board.wait(lambda d: d["entity"] == "team" and d["id"] == "big-b")
+        placed: dict[object, asyncio.Future[Any]] = {}
         for a in alarms[: TOTAL // 2]:
-            await prod.send(topics.ALARMS, orjson.dumps(a), key=str(a["device_id"]).encode())
+            placed[a["event_id"]] = await prod.send(
+                topics.ALARMS, orjson.dumps(a), key=str(a["device_id"]).encode()
+            )
         await prod.flush()
         # Kill while the first half is still being processed.
         progress = board if late else needs
@@ -64,7 +86,9 @@ async def kill_scenario(broker: str, worker: Worker, late: bool) -> None:
         worker.kill()
         done_before = len(needs.matching(lambda n: n["origin"]["event_id"] in ids))
         for a in alarms[TOTAL // 2 :]:
-            await prod.send(topics.ALARMS, orjson.dumps(a), key=str(a["device_id"]).encode())
+            placed[a["event_id"]] = await prod.send(
+                topics.ALARMS, orjson.dumps(a), key=str(a["device_id"]).encode()
+            )
         # Redeliver some already-processed inputs, as an upstream retry would.
         for a in alarms[:20]:
             await prod.send(topics.ALARMS, orjson.dumps(a), key=str(a["device_id"]).encode())
@@ -88,7 +112,7 @@ async def kill_scenario(broker: str, worker: Worker, late: bool) -> None:
             f"needs before kill {done_before}/{TOTAL}; "
             f"recovered in {time.monotonic() - started:.1f} s"
         )
-        assert not missing, f"{len(missing)} needs lost"
+        assert not missing, await lost(missing, placed, intake)
         repeated = {k: v for k, v in counts.items() if v > 1}
         assert not repeated, f"needs repeated: {repeated}"
         assert len(counts) == TOTAL
@@ -119,7 +143,7 @@ async def kill_scenario(broker: str, worker: Worker, late: bool) -> None:
         assert len({d["id"] for d in escalated}) == TOTAL - 100
     finally:
         await prod.stop()
-        for c in (needs, board, dispatches):
+        for c in (needs, intake, board, dispatches):
             await c.stop()
 
 

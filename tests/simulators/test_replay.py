@@ -1,0 +1,66 @@
+"""Recordings and their replay schedule (pure parts of simulators/replay.py)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import orjson
+import pytest
+
+from simulators.replay import Recorded, freshen, load, schedule
+from tike.decode import decode
+from tike.examples import example
+
+
+def _alarm(ts: int) -> Recorded:
+    return Recorded(
+        "tike.in.alarms", b"dev-1", example("safety_alarm").model_dump_json().encode(), ts
+    )
+
+
+def test_a_recording_round_trips_json_and_binary_values(tmp_path: Path) -> None:
+    records = [_alarm(2000), Recorded("tike.in.calls116117", None, b"\xff\x00 not json", 1000)]
+    path = tmp_path / "rec.jsonl"
+    path.write_bytes(b"".join(r.line() + b"\n" for r in records))
+    loaded = load(path)
+    assert [r.ts for r in loaded] == [1000, 2000]  # oldest first
+    assert loaded[0] == records[1]
+    assert orjson.loads(loaded[1].value) == orjson.loads(records[0].value)
+    assert loaded[1].key == b"dev-1"
+
+
+def test_a_bad_line_is_reported_with_its_number(tmp_path: Path) -> None:
+    path = tmp_path / "rec.jsonl"
+    path.write_bytes(_alarm(1).line() + b'\n{"topic": 1}\n')
+    with pytest.raises(ValueError, match=r"rec.jsonl:2: not a recorded record"):
+        load(path)
+
+
+def test_schedule_divides_the_recorded_gaps_by_the_speed() -> None:
+    records = [_alarm(10_000), _alarm(12_000), _alarm(20_000)]
+    assert [at for at, _ in schedule(records, 4.0)] == [0.0, 0.5, 2.5]
+    with pytest.raises(ValueError):
+        list(schedule(records, 0))
+
+
+def test_fresh_replays_are_new_valid_synthetic_events_at_the_replay_time() -> None:
+    rec = _alarm(1_000)
+    original = orjson.loads(rec.value)
+    shift = timedelta(days=3)
+    first, second = freshen(rec, "r1", shift), freshen(rec, "r2", shift)
+    data = orjson.loads(first.value)
+    assert data["event_id"] != original["event_id"]
+    assert data["event_id"] != orjson.loads(second.value)["event_id"]
+    assert data["synthetic"] is True
+    moved = datetime.fromisoformat(data["occurred_at"])
+    assert moved - datetime.fromisoformat(original["occurred_at"]) == shift
+    assert moved.tzinfo is not None and moved.utcoffset() == timedelta(0)
+    assert first.ts == rec.ts + 3 * 86_400_000
+    event = decode(first.value, "safety_alarm", 65536)
+    assert getattr(event, "event_id", None) == data["event_id"], event  # still valid
+
+
+def test_fresh_leaves_records_that_are_not_objects_alone() -> None:
+    rec = Recorded("tike.in.alarms", None, b"[1, 2]", 5)
+    assert freshen(rec, "r1", timedelta(hours=1)) == rec

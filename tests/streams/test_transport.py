@@ -1,0 +1,82 @@
+"""The worker consumer's commit bookkeeping (streams/transport.py): it commits only from an
+unbroken run of processed records. Pure bookkeeping, no broker: the consumer object is built
+but never started."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+
+import pytest
+from faust.transport.drivers import aiokafka as faust_aiokafka
+from faust.types import TP
+
+from streams.app import create_app
+from streams.transport import _Consumer
+from tike.settings import WorkerSettings
+
+TP0 = TP("tike.in.alarms", 0)
+
+
+@pytest.fixture
+def consumer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[_Consumer]:
+    settings = WorkerSettings(
+        kafka_bootstrap="127.0.0.1:9", state_dir=tmp_path_factory.mktemp("state")
+    )
+    consumer = create_app(settings).consumer
+    assert isinstance(consumer, _Consumer)
+    yield consumer
+
+
+def test_a_record_missing_at_the_committed_offset_blocks_the_commit(consumer: _Consumer) -> None:
+    consumer._committed_offset[TP0] = 10  # the next offset to read
+    consumer._acked[TP0] = [11, 12]  # 10 was dropped before it was processed
+    assert consumer._new_offset(TP0) is None
+    # Faust itself would commit past 10 here: the defect this override closes.
+    consumer._acked[TP0] = [11, 12]
+    assert faust_aiokafka.Consumer._new_offset(consumer, TP0) == 13
+
+
+def test_an_unbroken_run_from_the_committed_offset_is_committed(consumer: _Consumer) -> None:
+    consumer._committed_offset[TP0] = 10
+    consumer._acked[TP0] = [12, 10, 11]
+    assert consumer._new_offset(TP0) == 13
+
+
+def test_the_hole_is_committed_over_once_it_is_processed(consumer: _Consumer) -> None:
+    consumer._committed_offset[TP0] = 10
+    consumer._acked[TP0] = [11, 12]
+    assert consumer._new_offset(TP0) is None
+    consumer._acked[TP0].append(10)  # the record came again and was processed
+    assert consumer._new_offset(TP0) == 13
+
+
+def test_without_a_committed_offset_the_run_starts_at_the_seek(consumer: _Consumer) -> None:
+    # Nothing committed yet: the last seek put the partition at its log start, 0.
+    consumer._floor[TP0] = 0
+    consumer._acked[TP0] = [3, 4]
+    assert consumer._new_offset(TP0) is None
+    consumer._acked[TP0] = [0, 1, 2, 3, 4]
+    assert consumer._new_offset(TP0) == 5
+
+
+def test_known_gaps_count_as_processed(consumer: _Consumer) -> None:
+    # Offsets 10 and 11 hold nothing to process (compacted away, or a control marker).
+    consumer._committed_offset[TP0] = 10
+    asyncio.run(consumer._add_gap(TP0, 10, 11))
+    consumer._acked[TP0] = [12, 13]
+    assert consumer._new_offset(TP0) == 14
+
+
+def test_a_gap_that_leaves_part_of_the_hole_open_does_not_commit(consumer: _Consumer) -> None:
+    consumer._committed_offset[TP0] = 10
+    asyncio.run(consumer._add_gap(TP0, 11, 11))
+    consumer._acked[TP0] = [12, 13]
+    assert consumer._new_offset(TP0) is None
+
+
+def test_gaps_are_clipped_at_the_committed_offset_not_one_past_it(consumer: _Consumer) -> None:
+    consumer._committed_offset[TP0] = 10
+    asyncio.run(consumer._add_gap(TP0, 5, 12))
+    intervals = sorted((i.begin, i.end) for i in consumer._gap[TP0])
+    assert intervals == [(10, 13)]
