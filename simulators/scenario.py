@@ -22,6 +22,24 @@ from pydantic import BaseModel, ConfigDict, Field
 
 KINDS = ("alarm", "call", "transport")
 
+#: Named rate multipliers: one region; all of Finland (about 25 times South Ostrobothnia's
+#: population); and a stress load ten times the nationwide one.
+RATE_PRESETS = {"regional": 1.0, "nationwide": 25.0, "stress": 250.0}
+
+
+def parse_rate(text: str) -> float:
+    """A rate multiplier: a positive number or a preset name (``nationwide``)."""
+    if text in RATE_PRESETS:
+        return RATE_PRESETS[text]
+    try:
+        rate = float(text)
+    except ValueError:
+        names = ", ".join(RATE_PRESETS)
+        raise ValueError(f"rate must be a positive number or one of {names}: {text!r}") from None
+    if not rate > 0:
+        raise ValueError(f"rate must be positive: {text!r}")
+    return rate
+
 
 class Phase(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import Counter, Gauge, Histogram
 
 EVENTS_IN = Counter("tike_events_in_total", "Records consumed, per topic.", ["topic"])
@@ -53,3 +55,52 @@ REBUILD_SECONDS = Histogram(
 )
 SNAPSHOTS = Counter("tike_snapshots_total", "Situation snapshots written.", ["partition"])
 SNAPSHOT_FAILURES = Counter("tike_snapshot_failures_total", "Situation snapshots that failed.")
+
+# Situation KPIs per region (the board's KPI entries, for Prometheus and Grafana). Only the
+# worker that holds a region's partition sets them; a worker clears them when its partitions
+# are revoked, so a sum over workers counts each region once.
+SITUATION_OPEN = Gauge("tike_situation_open_needs", "Open needs.", ["region"])
+SITUATION_OVERDUE = Gauge("tike_situation_overdue_needs", "Open needs past their SLA.", ["region"])
+SITUATION_NEEDS = Gauge(
+    "tike_situation_needs",
+    "Needs received in the window, per source.",
+    ["region", "window", "source"],
+)
+SITUATION_KPI = Gauge(
+    "tike_situation_kpi",
+    "Situation counts in the window: closed, resolved_at_home, sent_to_ed, ambulance, "
+    "avoided_transports, calls_116117; share_at_home is a ratio.",
+    ["region", "window", "kpi"],
+)
+SITUATION_RESPONSE = Gauge(
+    "tike_situation_response_seconds",
+    "Offer-to-accept and accept-to-on-site times in the window (median and p90).",
+    ["region", "window", "step", "stat"],
+)
+_KPI_COUNTS = ("closed", "resolved_at_home", "sent_to_ed", "ambulance", "avoided_transports",
+               "calls_116117", "share_at_home")  # fmt: skip
+
+
+def observe_kpis(region: str, kpis: dict[str, Any]) -> None:
+    """Set the situation gauges from one region's KPI entry (tike/situation/kpi.py)."""
+    SITUATION_OPEN.labels(region).set(kpis.get("open", 0))
+    SITUATION_OVERDUE.labels(region).set(kpis.get("overdue", 0))
+    for window, values in kpis.items():
+        if not isinstance(values, dict):
+            continue
+        for source, count in values.get("by_source", {}).items():
+            SITUATION_NEEDS.labels(region, window, source).set(count)
+        for name in _KPI_COUNTS:
+            if values.get(name) is not None:
+                SITUATION_KPI.labels(region, window, name).set(values[name])
+        for step in ("offer_to_accept", "accept_to_on_site"):
+            times = values.get(step) or {}
+            for stat in ("median", "p90"):
+                if times.get(f"{stat}_s") is not None:
+                    SITUATION_RESPONSE.labels(region, window, step, stat).set(times[f"{stat}_s"])
+
+
+def clear_situation() -> None:
+    for gauge in (SITUATION_OPEN, SITUATION_OVERDUE, SITUATION_NEEDS, SITUATION_KPI,
+                  SITUATION_RESPONSE):  # fmt: skip
+        gauge.clear()

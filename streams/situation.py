@@ -127,6 +127,7 @@ def register(ctx: StreamContext, follower: RulesFollower, watchdog: Watchdog) ->
 
     async def on_revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:
         parts.forget()
+        metrics.clear_situation()
 
     async def on_assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:
         for tp in assigned:
@@ -209,6 +210,9 @@ def register(ctx: StreamContext, follower: RulesFollower, watchdog: Watchdog) ->
                 value = out["value"]
                 if value.get("kind") == "dispatch_refusal":
                     metrics.REFUSED_ACTIONS.inc()
+                elif value.get("kind") == "board_delta" and value["entity"] == "kpi":
+                    if ":" not in value["id"] and value["data"]:  # the region, not a municipality
+                        metrics.observe_kpis(value["id"], value["data"])
                 elif value.get("kind") == "routing_decision":
                     metrics.DECISIONS.labels(value.get("service") or "control_room",
                                              value.get("rule_id") or "none").inc()  # fmt: skip

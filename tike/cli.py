@@ -200,6 +200,15 @@ def cmd_token(args: argparse.Namespace) -> int:
     return 0
 
 
+def _rate(text: str) -> float:
+    from simulators.scenario import parse_rate
+
+    try:
+        return parse_rate(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     from tike.examples import EXAMPLES
 
@@ -218,7 +227,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("worker", cmd_worker, "Run the Faust stream worker.")
     add("gateway", cmd_gateway, "Run the HTTP/websocket gateway.")
     p = add("simulate", cmd_simulate, "Produce simulated regional traffic into Kafka.")
-    p.add_argument("--rate", type=float, help="rate multiplier (default TIKE_SIM_RATE)")
+    p.add_argument("--rate", type=_rate, help="rate multiplier or preset: regional (1), "
+                   "nationwide (25), stress (250); default TIKE_SIM_RATE")  # fmt: skip
     p.add_argument("--seed", type=int, help="random seed (default TIKE_SIM_SEED)")
     p.add_argument("--region", help="region id (default TIKE_SIM_REGION)")
     p.add_argument("--duration", type=float, help="stop after this many simulated seconds")
@@ -229,7 +239,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="do not play the simulated teams' answers to their offers")  # fmt: skip
     p = add("loadtest", cmd_loadtest, "Drive a running Tike with a scenario; measure it.")
     p.add_argument("scenario", nargs="?", help="scenario name or YAML file (default: basic)")
-    p.add_argument("--rate", type=float, default=1.0, help="rate multiplier (25 = nationwide)")
+    p.add_argument("--rate", type=_rate, default=1.0,
+                   help="rate multiplier or preset: nationwide (25), stress (250)")  # fmt: skip
     p.add_argument("--duration", type=float, default=60.0, help="seconds of real time")
     p.add_argument("--time-scale", type=float, default=1.0, help="simulated seconds per second")
     p.add_argument("--idle", type=float, default=0.0,

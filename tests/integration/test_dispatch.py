@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -88,7 +89,7 @@ async def test_offered_declined_reoffered_and_escalated_on_timeout(out, send) ->
     assert cancelled.json()["reason"] == "offer expired"
 
 
-async def test_accept_to_completion_is_reflected_in_board_and_kpis(out, send) -> None:  # type: ignore[no-untyped-def]
+async def test_accept_to_completion_is_reflected_in_board_and_kpis(out, send, worker) -> None:  # type: ignore[no-untyped-def]
     a, _ = ids("sr")
     await teams(send, "233", (a, 63.10))
     await out[topics.BOARD].wait(lambda d: d["entity"] == "team" and d["id"] == a)
@@ -113,6 +114,17 @@ async def test_accept_to_completion_is_reflected_in_board_and_kpis(out, send) ->
         and d["data"]["24h"]["resolved_at_home"] >= 1)).json()["data"]  # fmt: skip
     assert kpi["1h"]["offer_to_accept"]["n"] >= 1 and kpi["1h"]["accept_to_on_site"]["n"] >= 1
     assert kpi["24h"]["by_source"]["safety_alarm"] >= 1 and kpi["open"] == 0
+    # The region's KPIs are Prometheus gauges too (the Grafana dashboard's KPI row).
+    at_home = {"kpi": "resolved_at_home", "region": REGION, "window": "24h"}  # label order
+    deadline = asyncio.get_running_loop().time() + 10
+    while worker.metric("tike_situation_kpi", **at_home) < 1:
+        assert asyncio.get_running_loop().time() < deadline, "KPI gauge not set"
+        await asyncio.sleep(0.2)
+    region_kpi = out[topics.BOARD].matching(lambda d: d["entity"] == "kpi" and d["id"] == REGION)
+    open_now = region_kpi[-1]["data"]["open"]
+    assert worker.metric("tike_situation_open_needs", region=REGION) == open_now
+    assert worker.metric("tike_situation_needs", region=REGION, source="safety_alarm",
+                         window="24h") >= 1  # fmt: skip
     records = out[topics.DISPATCHES].matching(
         lambda d: d.get("dispatch_id") == offer["dispatch_id"]
     )

@@ -28,3 +28,24 @@ def test_unknown_example_kind_is_an_error(capsys: pytest.CaptureFixture[str]) ->
 def test_topics_table_lists_every_topic(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["topics"]) == 0
     assert capsys.readouterr().out == topics_table()
+
+
+@pytest.mark.parametrize(("text", "rate"), [("nationwide", 25.0), ("stress", 250.0), ("2.5", 2.5)])
+def test_rate_takes_a_number_or_a_preset(text: str, rate: float) -> None:
+    from tike.cli import build_parser
+
+    args = build_parser().parse_args(["loadtest", "--rate", text])
+    assert args.rate == rate
+
+
+@pytest.mark.parametrize("text", ["0", "-1", "national", "nan"])
+def test_a_bad_rate_is_an_error(text: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["simulate", "--rate", text])
+    assert exc.value.code == 2
+    assert "rate must be" in capsys.readouterr().err
+
+
+def test_replay_of_a_missing_file_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["replay", "/nonexistent/rec.jsonl"]) == 2
+    assert "tike replay:" in capsys.readouterr().err
