@@ -32,7 +32,7 @@ from gateway.deps import StoreDep
 from gateway.fanout import Hub
 from gateway.projector import Projector
 from gateway.store import Store
-from tike import __version__
+from tike import __version__, logs
 from tike.regions import load_registry
 from tike.settings import GatewaySettings
 
@@ -205,6 +205,7 @@ def run(settings: GatewaySettings) -> int:
         host=settings.gateway_host,
         port=settings.gateway_port,
         log_level=settings.log_level,
+        log_config=logs.config(settings.log_level, settings.log_format),
         access_log=False,
         ws="websockets-sansio",
         ws_max_size=65536,

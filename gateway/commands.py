@@ -21,7 +21,7 @@ from pydantic import ValidationError
 from gateway import metrics
 from gateway.auth import Principal
 from gateway.store import P, Store
-from tike import topics
+from tike import logs, topics
 from tike.events import ControlAction, TeamEvent
 from tike.records import stable_id
 from tike.settings import GatewaySettings
@@ -127,6 +127,8 @@ class Commands:
         except ValidationError as exc:
             raise CommandError(422, _errors(exc)) from exc
         action = getattr(event, "action", None) or getattr(event, "command", "")
+        logs.bind_from(event.model_dump(include=set(logs.CORRELATION_IDS)))
+        log.info("%s %s by %s (%s)", audit_action, action, who.sub, who.role)
         await self.audit(who, f"{audit_action}.{action}", target, before,
                          event.model_dump(mode="json"))  # fmt: skip
         await self._send(topic, key, event.model_dump_json().encode())

@@ -10,6 +10,7 @@ from pydantic import BaseModel
 
 from streams import metrics
 from streams.errors import ErrorPolicy
+from tike import logs
 from tike.normalise import Emit
 from tike.regions import Registry
 from tike.settings import WorkerSettings
@@ -56,8 +57,9 @@ class StreamContext:
     async def events(self, stream: Any) -> AsyncIterator[Any]:
         """``stream.events()``, telling the watchdog when each event is done."""
         async for event in stream.events():
-            yield event
             msg = event.message
+            logs.start(record=f"{msg.topic}[{msg.partition}]@{msg.offset}")
+            yield event
             self.app.watchdog.processed(msg.topic, msg.partition, msg.offset)
 
     async def send(self, topic: str, key: bytes, value: bytes) -> None:

@@ -18,7 +18,7 @@ import orjson
 from streams import metrics
 from streams.context import StreamContext
 from streams.errors import RawRecord
-from tike import topics
+from tike import logs, topics
 from tike.decode import Reason, Rejection
 from tike.dedup import SeenNeeds
 from tike.kafka_log import read_partition
@@ -67,6 +67,7 @@ def register(ctx: StreamContext) -> None:
             try:
                 need = orjson.loads(msg.value)
                 need_id, region = str(need["need_id"]), str(need["region"])
+                logs.bind(need_id=need_id, region=region)
             except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
                 record = RawRecord(topics.INTAKE, partition, msg.offset, msg.key, msg.value)
                 await on_error(record, Rejection(Reason.INVALID_FIELDS, f"intake: {exc!r}"))

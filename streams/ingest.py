@@ -11,7 +11,7 @@ from typing import Any
 from streams import metrics
 from streams.context import StreamContext
 from streams.errors import RawRecord
-from tike import topics
+from tike import logs, topics
 from tike.decode import Reason, Rejection, decode
 from tike.normalise import Emit, normalise
 from tike.records import Origin
@@ -34,6 +34,7 @@ def process(ctx: StreamContext, kind: str, record: RawRecord) -> list[Emit] | Re
         event = decode(record.value, kind, ctx.settings.max_message_bytes)
         if isinstance(event, Rejection):
             return event
+        logs.bind(event_id=event.event_id)
         origin = Origin(
             event_id=event.event_id,
             topic=record.topic,

@@ -81,26 +81,40 @@ _KPI_COUNTS = ("closed", "resolved_at_home", "sent_to_ed", "ambulance", "avoided
                "calls_116117", "share_at_home")  # fmt: skip
 
 
+_KPI_SET: dict[str, set[tuple[Gauge, tuple[str, ...]]]] = {}  # label sets set per region
+
+
 def observe_kpis(region: str, kpis: dict[str, Any]) -> None:
-    """Set the situation gauges from one region's KPI entry (tike/situation/kpi.py)."""
-    SITUATION_OPEN.labels(region).set(kpis.get("open", 0))
-    SITUATION_OVERDUE.labels(region).set(kpis.get("overdue", 0))
+    """Set the situation gauges from one region's KPI entry (tike/situation/kpi.py). Label
+    sets the entry no longer has (a source gone from the window, a time with no sample)
+    are removed, not left at their last value."""
+    now: set[tuple[Gauge, tuple[str, ...]]] = set()
+
+    def put(gauge: Gauge, labels: tuple[str, ...], value: float | None) -> None:
+        if value is not None:
+            gauge.labels(*labels).set(value)
+            now.add((gauge, labels))
+
+    put(SITUATION_OPEN, (region,), kpis.get("open", 0))
+    put(SITUATION_OVERDUE, (region,), kpis.get("overdue", 0))
     for window, values in kpis.items():
         if not isinstance(values, dict):
             continue
         for source, count in values.get("by_source", {}).items():
-            SITUATION_NEEDS.labels(region, window, source).set(count)
+            put(SITUATION_NEEDS, (region, window, source), count)
         for name in _KPI_COUNTS:
-            if values.get(name) is not None:
-                SITUATION_KPI.labels(region, window, name).set(values[name])
+            put(SITUATION_KPI, (region, window, name), values.get(name))
         for step in ("offer_to_accept", "accept_to_on_site"):
             times = values.get(step) or {}
             for stat in ("median", "p90"):
-                if times.get(f"{stat}_s") is not None:
-                    SITUATION_RESPONSE.labels(region, window, step, stat).set(times[f"{stat}_s"])
+                put(SITUATION_RESPONSE, (region, window, step, stat), times.get(f"{stat}_s"))
+    for gauge, labels in _KPI_SET.get(region, set()) - now:
+        gauge.remove(*labels)
+    _KPI_SET[region] = now
 
 
 def clear_situation() -> None:
     for gauge in (SITUATION_OPEN, SITUATION_OVERDUE, SITUATION_NEEDS, SITUATION_KPI,
                   SITUATION_RESPONSE):  # fmt: skip
         gauge.clear()
+    _KPI_SET.clear()

@@ -27,7 +27,7 @@ from streams.context import StreamContext
 from streams.errors import RawRecord
 from streams.routing import RulesFollower
 from streams.watchdog import Watchdog, highwaters_of
-from tike import topics
+from tike import logs, topics
 from tike.decode import Reason, Rejection
 from tike.kafka_log import read_partition
 from tike.situation import snapshot
@@ -164,6 +164,7 @@ def register(ctx: StreamContext, follower: RulesFollower, watchdog: Watchdog) ->
         async for event in stream.events():
             msg = event.message
             topic, partition = msg.topic, msg.partition
+            logs.start(record=f"{topic}[{partition}]@{msg.offset}")
             metrics.EVENTS_IN.labels(topic).inc()
             await follower.ready.wait()
             if not held(topic, partition):
@@ -181,6 +182,7 @@ def register(ctx: StreamContext, follower: RulesFollower, watchdog: Watchdog) ->
             cause = {"topic": topic, "partition": partition, "offset": msg.offset}
             try:
                 value = orjson.loads(msg.value)
+                logs.bind_from(value)
                 if sit.redelivered(topic, value):
                     metrics.REDELIVERED.labels(topic).inc()
                     watchdog.processed(topic, partition, msg.offset)

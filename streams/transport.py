@@ -79,6 +79,28 @@ class _Consumer(faust_aiokafka.Consumer):
         self._delivered: dict[TP, int] = {}
         self._seeks = 0
         self._held: dict[TP, int] = {}  # partitions whose commit waits for a hole, logged
+        # Records to fetch again (lowest offset per partition): handed over too late, or
+        # skipped by a stream. Refetched once the flow resumes.
+        self._abandoned: dict[TP, int] = {}
+
+    def ack(self, message: Any) -> bool:
+        """Faust's streams skip a record they take from their buffer while the flow is
+        suspended or after the generation changed (a rebalance), and then acknowledge it
+        "so that lag does not grow": the commit moves past a record never processed, and
+        unless a seek follows, nothing fetches it again. Such a record is fetched again
+        instead. (A processed record acknowledged in that window is fetched again too: a
+        redelivery, which every effect tolerates.)"""
+        if message.acked:
+            return False
+        if self.app.flow_control.is_active() and (
+            message.generation_id == self.app.consumer_generation_id
+        ):
+            return bool(super().ack(message))
+        message.acked = True
+        self._unacked_messages.discard(message)
+        tp = message.tp
+        self._abandoned[tp] = min(self._abandoned.get(tp, message.offset), message.offset)
+        return False
 
     async def seek_to_committed(self) -> Mapping[TP, int]:
         offsets = await super().seek_to_committed()
@@ -132,7 +154,7 @@ class _Consumer(faust_aiokafka.Consumer):
                 continue  # the new owner starts from the committed offset
             position = await self.position(tp)
             if position is None or position > offset:
-                self.log.info("fetching %s[%s] again from %s (abandoned at a flow suspension)",
+                self.log.info("fetching %s[%s] again from %s (missed during a rebalance)",
                               tp.topic, tp.partition, offset)  # fmt: skip
                 await self.seek(tp, offset)
 
@@ -150,12 +172,12 @@ class _Consumer(faust_aiokafka.Consumer):
         # last seek, else from the seek's next offset; never from a record fetched before
         # that seek (still delivered: a batch does not know it was overtaken by a seek).
         delivered, floor = self._delivered, self._floor
-        # Records handed over too late (the flow was suspended): the lowest offset per partition.
-        abandoned: dict[Any, int] = {}
+        abandoned = self._abandoned
+        flow_active = self.app.flow_control.is_active
         try:
             while not (consumer_should_stop() or fetcher_should_stop()):
                 set_flag(CONSUMER_FETCHING)
-                if abandoned and not self.suspend_flow.is_set():
+                if abandoned and not self.suspend_flow.is_set() and flow_active():
                     await self._refetch(abandoned)
                 ait = getmany(timeout=1.0)
                 await self.sleep(0)

@@ -12,6 +12,7 @@ from prometheus_client import start_http_server
 
 from streams import metrics
 from streams.app import create_app
+from tike import logs
 from tike.kafka_admin import ensure_topics, wait_for_broker
 from tike.settings import WorkerSettings
 
@@ -60,7 +61,12 @@ def run(settings: WorkerSettings) -> int:
     app.on_before_shutdown.connect(_stopping)  # type: ignore[arg-type]
 
     app_watchdog = app.watchdog
-    worker = faust.Worker(app, loglevel=settings.log_level, loop=loop)
+    worker = faust.Worker(
+        app,
+        loglevel=settings.log_level,
+        logging_config=logs.config(settings.log_level, settings.log_format),
+        loop=loop,
+    )
     try:
         worker.execute_from_commandline()
     except SystemExit as exc:

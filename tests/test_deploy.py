@@ -24,7 +24,9 @@ import streams.metrics
 from gateway import ws
 from gateway.app import create_app
 from gateway.deps import get_principal
+from tike.records import NeedSource
 from tike.settings import GatewaySettings
+from tike.situation.kpi import WINDOWS
 from tike.topics import TOPICS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -302,15 +304,170 @@ def test_every_dashboard_metric_is_exported_by_tike() -> None:
         unknown = names - set(SERIES) - PROMETHEUS_SYNTHETIC
         assert not unknown, f"panel {panel['title']!r} uses metrics no code defines: {unknown}"
         seen |= names
-    # Pipeline health and the situation counters the brief asks for are all on the dashboard.
+    # Pipeline health, the routing counters and the situation KPIs are all on the dashboard.
     wanted = {
         "tike_events_in_total", "tike_events_out_total", "tike_consumer_lag",
         "tike_decision_seconds_bucket", "tike_gateway_decision_latency_seconds_bucket",
         "tike_gateway_e2e_latency_seconds_bucket", "tike_deadletter_total", "tike_worker_up",
         "tike_gateway_consumer_lag", "tike_gateway_projector_active", "tike_gateway_ws_clients",
-        "tike_gateway_queue_drops_total", "tike_needs_total", "tike_decisions_total",
-    }  # fmt: skip
+        "tike_gateway_queue_drops_total", "tike_decisions_total",
+    } | set(SITUATION_LABELS)  # fmt: skip
     assert wanted <= seen, f"missing from the dashboard: {wanted - seen}"
+
+
+# --- the situation KPI row ---------------------------------------------------------------------
+
+#: The situation gauges (streams/metrics.py, observe_kpis) and their label names.
+SITUATION_LABELS: dict[str, tuple[str, ...]] = {
+    g._name: tuple(g._labelnames)
+    for g in (streams.metrics.SITUATION_OPEN, streams.metrics.SITUATION_OVERDUE,
+              streams.metrics.SITUATION_NEEDS, streams.metrics.SITUATION_KPI,
+              streams.metrics.SITUATION_RESPONSE)
+}  # fmt: skip
+#: The values observe_kpis gives each label (region aside, which is the dashboard variable).
+SITUATION_VALUES: dict[str, set[str]] = {
+    "window": set(WINDOWS),
+    "source": {s.value for s in NeedSource},
+    "kpi": set(streams.metrics._KPI_COUNTS),
+    "step": {"offer_to_accept", "accept_to_on_site"},
+    "stat": {"median", "p90"},
+}
+REGION_QUERY = "label_values(tike_situation_open_needs, region)"
+#: What the KPI row must show: (panel type, unit or None, metric, label values it must select).
+KPI_ROW: list[tuple[str, str | None, str, dict[str, str]]] = [
+    ("stat", None, "tike_situation_open_needs", {}),
+    ("stat", None, "tike_situation_overdue_needs", {}),
+    ("stat", "percentunit", "tike_situation_kpi", {"window": "24h", "kpi": "share_at_home"}),
+    ("stat", None, "tike_situation_kpi", {"window": "24h", "kpi": "avoided_transports"}),
+    ("stat", None, "tike_situation_kpi", {"window": "24h", "kpi": "ambulance"}),
+    ("stat", None, "tike_situation_kpi", {"window": "24h", "kpi": "sent_to_ed"}),
+    ("stat", None, "tike_situation_kpi", {"window": "1h", "kpi": "calls_116117"}),
+    ("stat", None, "tike_situation_kpi", {"window": "24h", "kpi": "calls_116117"}),
+    *[("timeseries", None, "tike_situation_needs", {"window": "1h", "source": s.value})
+      for s in NeedSource],
+    *[("timeseries", "s", "tike_situation_response_seconds",
+       {"window": "1h", "step": step, "stat": stat})
+      for step in SITUATION_VALUES["step"] for stat in SITUATION_VALUES["stat"]],
+]  # fmt: skip
+#: Stand-ins from before the KPIs were exported; the KPI row must not fall back on them.
+STAND_INS = {"tike_needs_total", "tike_events_out_total"}
+MATCHER = re.compile(r'([A-Za-z_]\w*)\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)"')
+
+
+def selectors(expr: str, metric: str) -> list[dict[str, tuple[str, str]]]:
+    """The label matchers of each selection of ``metric`` in ``expr``: label -> (op, value)."""
+    found = re.finditer(rf"(?<![\w:]){re.escape(metric)}(?![\w:])\s*(\{{[^}}]*\}})?", expr)
+    return [{m[1]: (m[2], m[3]) for m in MATCHER.finditer(s[1] or "")} for s in found]
+
+
+def _admits(matchers: dict[str, tuple[str, str]], labels: dict[str, str]) -> bool:
+    for label, value in labels.items():
+        op, pattern = matchers.get(label, ("=~", ".*"))
+        hit = value == pattern if op in {"=", "!="} else bool(re.fullmatch(pattern, value))
+        if hit == op.startswith("!"):
+            return False
+    return True
+
+
+def kpi_row_problems(dash: dict[str, Any], uid: str) -> list[str]:
+    """Why the Situation KPIs row does not show the exported KPIs (empty when it does)."""
+    problems = []
+    variables = {v.get("name"): v for v in (dash.get("templating") or {}).get("list", [])}
+    var = variables.get("region")
+    if var is None:
+        problems.append("no region variable")
+    else:
+        query = var.get("query")
+        query = query.get("query") if isinstance(query, dict) else query
+        if var.get("type") != "query" or query != REGION_QUERY:
+            problems.append(f"the region variable must be a query for {REGION_QUERY}")
+        if not (var.get("multi") and var.get("includeAll")):
+            problems.append("the region variable must allow several regions and All")
+        if (var.get("datasource") or {}).get("uid") != uid:
+            problems.append(f"the region variable does not use datasource {uid!r}")
+    (row,) = [p for p in dash["panels"] if p["type"] == "row" and p["title"] == "Situation KPIs"]
+    top = row["gridPos"]["y"]
+    rows_below = [r["gridPos"]["y"] for r in dash["panels"] if r["type"] == "row"]
+    bottom = min((y for y in rows_below if y > top), default=float("inf"))
+    in_row = [p for p in dash["panels"] if p["type"] != "row" and top < p["gridPos"]["y"] < bottom]
+    for p in in_row:
+        if p["type"] == "text":
+            problems.append(f"text panel {p['title']!r} in the KPI row")
+        for t in p.get("targets", ()):
+            if stand_in := metric_names(t["expr"]) & STAND_INS:
+                problems.append(f"panel {p['title']!r} uses the stand-in {sorted(stand_in)}")
+    for p in dash["panels"]:
+        for t in p.get("targets", ()):
+            for metric, names in SITUATION_LABELS.items():
+                for sel in selectors(t["expr"], metric):
+                    where = f"panel {p['title']!r}: {metric}"
+                    if sel.get("region") != ("=~", "$region"):
+                        problems.append(f'{where} is not filtered by region=~"$region"')
+                    for label, (op, value) in sel.items():
+                        exported = SITUATION_VALUES.get(label, set())
+                        if label not in names:
+                            problems.append(f"{where} has no label {label!r}")
+                        elif label != "region" and not any(
+                            _admits({label: (op, value)}, {label: v}) for v in exported
+                        ):
+                            problems.append(f"{where}: {label}{op}{value!r} selects nothing")
+    for kind, unit, metric, labels in KPI_ROW:
+        if not any(p["type"] == kind and unit in {None, p["fieldConfig"]["defaults"].get("unit")}
+                   and any(_admits(sel, labels) for t in p.get("targets", ())
+                           for sel in selectors(t["expr"], metric))
+                   for p in in_row):  # fmt: skip
+            problems.append(f"no {kind} panel in the KPI row shows {metric} {labels}")
+    return problems
+
+
+def test_the_kpi_row_shows_the_exported_situation_kpis() -> None:
+    assert {"region", "window", "source", "kpi", "step", "stat"} == {
+        label for names in SITUATION_LABELS.values() for label in names
+    }
+    assert kpi_row_problems(DASHBOARD, _provisioned_uid()) == []
+
+
+def _kpi_panel(dash: dict[str, Any], title: str) -> dict[str, Any]:
+    (panel,) = [p for p in dash["panels"] if p["title"] == title]
+    return panel
+
+
+def _retarget(dash: dict[str, Any], title: str, old: str, new: str) -> None:
+    for t in _kpi_panel(dash, title)["targets"]:
+        t["expr"] = t["expr"].replace(old, new)
+
+
+@pytest.mark.parametrize(
+    ("mutate", "expected"),
+    [
+        (lambda d: d["panels"].remove(_kpi_panel(d, "Overdue needs")),
+         "shows tike_situation_overdue_needs"),
+        (lambda d: _retarget(d, "Resolved at home (24 h)", "share_at_home", "closed"),
+         "'share_at_home'"),
+        (lambda d: _kpi_panel(d, "Resolved at home (24 h)")["fieldConfig"]["defaults"].update(
+            unit="percent"), "'share_at_home'"),
+        (lambda d: _retarget(d, "116117 calls (1 h, 24 h)", 'window="24h"', 'window="1d"'),
+         "window='1d' selects nothing"),
+        (lambda d: _retarget(d, "Needs received in the last hour per source", "window", "span"),
+         "has no label 'span'"),
+        (lambda d: _retarget(d, "Open needs", 'region=~"$region"', 'region=~".*"'),
+         "not filtered by region"),
+        (lambda d: _retarget(d, "Offer → accept and accept → on site (last hour)",
+                             "tike_situation_response_seconds", "tike_decision_seconds_bucket"),
+         "tike_situation_response_seconds"),
+        (lambda d: _kpi_panel(d, "Needs received in the last hour per source")["targets"][0].update(
+            expr='sum by (source) (increase(tike_needs_total[1h]))'), "stand-in"),
+        (lambda d: d["panels"].append({"type": "text", "id": 99, "title": "Not exported",
+            "gridPos": {"x": 0, "y": 90, "w": 24, "h": 2}, "options": {}}), "text panel"),
+        (lambda d: d["templating"].update(list=[]), "no region variable"),
+        (lambda d: d["templating"]["list"][0].update(includeAll=False), "several regions"),
+    ],
+)  # fmt: skip
+def test_the_kpi_row_check_catches_lost_kpis(mutate: Any, expected: str) -> None:
+    broken = copy.deepcopy(DASHBOARD)
+    mutate(broken)
+    problems = kpi_row_problems(broken, _provisioned_uid())
+    assert any(expected in p for p in problems), problems
 
 
 def test_rates_apply_to_counters_and_quantiles_to_histogram_buckets() -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -13,10 +12,10 @@ import orjson
 from pydantic import ValidationError
 
 
-def _logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+def _logging(level: str, fmt: str) -> None:
+    from tike.logs import setup
+
+    setup(level, fmt)
 
 
 def cmd_up(args: argparse.Namespace) -> int:
@@ -47,7 +46,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     from tike.settings import SimulatorSettings
 
     s = SimulatorSettings()
-    _logging(s.log_level)
+    _logging(s.log_level, s.log_format)
     region = load_registry(s.regions_dir).region(args.region or s.sim_region)
     try:
         name = args.scenario or s.sim_scenario

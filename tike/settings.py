@@ -44,6 +44,11 @@ class CommonSettings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         "info", description="Log level."
     )
+    log_format: Literal["text", "json"] = Field(
+        "text",
+        description="`json`: one JSON object per line with correlation ids (event, need, "
+        "dispatch); `text`: plain lines.",
+    )
     fetch_max_wait_ms: int | None = Field(
         None,
         ge=1,

@@ -18,6 +18,11 @@ from tike.examples import example
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 
+@pytest.fixture(scope="module")
+def worker_extra() -> dict[str, str]:
+    return {"TIKE_LOG_FORMAT": "json"}
+
+
 def _duplicates(worker: Worker) -> float:
     """Redelivered needs dropped so far, over every region."""
     lines = worker.metrics().splitlines()
@@ -63,5 +68,14 @@ async def test_a_recording_replays_at_speed_as_new_needs_or_as_redeliveries(
             assert asyncio.get_running_loop().time() < deadline, "redeliveries not recognised"
             await asyncio.sleep(0.1)
         assert len(needs.records) == before  # no need twice
+
+        # The worker's JSON log says which record and need each drop was about.
+        lines = [orjson.loads(x) for x in worker.log_path.read_bytes().splitlines()
+                 if x.startswith(b"{")]  # fmt: skip
+        drops = [x for x in lines if x["msg"].startswith("duplicate need")]
+        assert len(drops) >= 12
+        assert all(x["msg"] == f"duplicate need {x['need_id']} dropped" for x in drops)
+        assert all(x["record"].startswith("tike.intake[") and x["region"] for x in drops)
+        assert any(x["logger"].startswith("faust") for x in lines)  # Faust's own lines too
     finally:
         await needs.stop()
