@@ -25,12 +25,19 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
+from time import monotonic
 from typing import Any, cast
 
 from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
 from mode import Service
+
+#: How long a partition's commit may wait for a passed-over record before it is fetched again.
+HOLE_GRACE_S = 3.0
+#: How long a partition with records after its committed offset may show no progress at all
+#: (nothing delivered, nothing acknowledged) before it is fetched again from that offset.
+STALL_GRACE_S = 10.0
 
 
 class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
@@ -78,7 +85,11 @@ class _Consumer(faust_aiokafka.Consumer):
         # The last offset the drain loop delivered per partition since that seek.
         self._delivered: dict[TP, int] = {}
         self._seeks = 0
-        self._held: dict[TP, int] = {}  # partitions whose commit waits for a hole, logged
+        # Holes: partitions whose commit waits for a record that was passed over while later
+        # ones were processed: (the record's offset, when the hole was first seen).
+        self._holes: dict[TP, tuple[int, float]] = {}
+        # When each partition last delivered or acknowledged a record.
+        self._progress: dict[TP, float] = {}
         # Records to fetch again (lowest offset per partition): handed over too late, or
         # skipped by a stream. Refetched once the flow resumes.
         self._abandoned: dict[TP, int] = {}
@@ -95,6 +106,7 @@ class _Consumer(faust_aiokafka.Consumer):
         if self.app.flow_control.is_active() and (
             message.generation_id == self.app.consumer_generation_id
         ):
+            self._progress[message.tp] = monotonic()
             return bool(super().ack(message))
         message.acked = True
         self._unacked_messages.discard(message)
@@ -105,8 +117,10 @@ class _Consumer(faust_aiokafka.Consumer):
     async def seek_to_committed(self) -> Mapping[TP, int]:
         offsets = await super().seek_to_committed()
         self._seeks += 1
+        now = monotonic()
         for tp, offset in offsets.items():
             self._delivered.pop(tp, None)
+            self._progress[tp] = now
             if offset is not None and offset >= 0:
                 self._floor[tp] = offset
             else:
@@ -121,11 +135,12 @@ class _Consumer(faust_aiokafka.Consumer):
         committed = self._committed_offset[tp]
         floor = committed if committed is not None else self._floor.get(tp)
         if acked and floor is not None and not self._covered(tp, floor, min(acked)):
-            if self._held.get(tp) != floor:  # once per hole
-                self._held[tp] = floor
+            if self._holes.get(tp, (None, 0.0))[0] != floor:  # once per hole
+                self._holes[tp] = (floor, monotonic())
                 self.log.info("holding the commit of %s[%s] at %s: processed up from %s",
                               tp.topic, tp.partition, floor, min(acked))  # fmt: skip
             return None
+        self._holes.pop(tp, None)
         return super()._new_offset(tp)
 
     def _covered(self, tp: TP, start: int, end: int) -> bool:
@@ -144,16 +159,56 @@ class _Consumer(faust_aiokafka.Consumer):
         if offset_from <= offset_to:
             self._gap[tp].addi(offset_from, offset_to + 1)
 
+    async def _heal(self) -> None:
+        """Fetch again from every hole older than ``HOLE_GRACE_S``. Whatever passed the
+        record over (a batch dropped when the flow or the generation changed mid-fetch,
+        buffers cleared, a skip), the partition's fetch position had moved past it, and
+        nothing would bring it back before a restart. Records after it come again too:
+        redeliveries, which every effect tolerates."""
+        now = monotonic()
+        assigned = self.assignment()
+        for tp, (offset, since) in list(self._holes.items()):
+            if tp not in assigned:
+                del self._holes[tp]
+            elif now - since >= HOLE_GRACE_S:
+                self._holes[tp] = (offset, now)  # give the refetch its own grace
+                self.log.warning("fetching %s[%s] again from %s: passed over, later records "
+                                 "were processed", tp.topic, tp.partition, offset)  # fmt: skip
+                await self.seek(tp, offset)
+
+    async def _unstall(self) -> None:
+        """A partition's last records can be passed over with nothing after them, so no
+        hole shows. A partition that has records after its committed offset (by the fetch
+        high watermark) but has delivered and acknowledged nothing for ``STALL_GRACE_S`` is
+        fetched again from that offset."""
+        now = monotonic()
+        for tp in self.assignment():
+            if not self.app.topics.acks_enabled_for(tp.topic) or tp in self._holes:
+                continue
+            if now - self._progress.setdefault(tp, now) < STALL_GRACE_S:
+                continue
+            committed = self._committed_offset[tp]
+            start = committed if committed is not None else self._floor.get(tp)
+            end = self.highwater(tp)
+            if start is not None and end is not None and end > start:
+                self._progress[tp] = now  # give the refetch its own grace
+                self.log.warning("fetching %s[%s] again from %s: nothing processed for %.0f s "
+                                 "with records up to %s", tp.topic, tp.partition, start,
+                                 STALL_GRACE_S, end - 1)  # fmt: skip
+                await self.seek(tp, start)
+
     async def _refetch(self, abandoned: dict[Any, int]) -> None:
-        """Move each partition back to its oldest abandoned record, unless a seek (the
-        rebalance's own) already has it at or before that record."""
+        """Move each partition back to its oldest abandoned record, unless a seek since (the
+        rebalance's own) put it at or before that record: then nothing at or after the
+        record has been delivered since. (Not asked of the consumer: awaiting ``position()``
+        here coincided with a stall of every partition in a test run.)"""
         assigned = self.assignment()
         for tp, offset in list(abandoned.items()):
             del abandoned[tp]
             if tp not in assigned:
                 continue  # the new owner starts from the committed offset
-            position = await self.position(tp)
-            if position is None or position > offset:
+            last = self._delivered.get(tp)
+            if last is not None and last >= offset:
                 self.log.info("fetching %s[%s] again from %s (missed during a rebalance)",
                               tp.topic, tp.partition, offset)  # fmt: skip
                 await self.seek(tp, offset)
@@ -174,11 +229,18 @@ class _Consumer(faust_aiokafka.Consumer):
         delivered, floor = self._delivered, self._floor
         abandoned = self._abandoned
         flow_active = self.app.flow_control.is_active
+        last_unstall = monotonic()
         try:
             while not (consumer_should_stop() or fetcher_should_stop()):
                 set_flag(CONSUMER_FETCHING)
-                if abandoned and not self.suspend_flow.is_set() and flow_active():
-                    await self._refetch(abandoned)
+                if not self.suspend_flow.is_set() and flow_active():
+                    if abandoned:
+                        await self._refetch(abandoned)
+                    if self._holes:
+                        await self._heal()
+                    if monotonic() - last_unstall >= 1.0:
+                        last_unstall = monotonic()
+                        await self._unstall()
                 ait = getmany(timeout=1.0)
                 await self.sleep(0)
                 batch_seeks: int | None = None
@@ -204,6 +266,7 @@ class _Consumer(faust_aiokafka.Consumer):
                             ):
                                 await self._add_gap(tp, last + 1, offset - 1)
                             delivered[tp] = offset
+                        self._progress[tp] = monotonic()
                         if commit_every is not None and self._n_acked >= commit_every:
                             self._n_acked = 0
                             await self.commit()

@@ -50,8 +50,10 @@ def test_the_hole_is_committed_over_once_it_is_processed(consumer: _Consumer) ->
     consumer._committed_offset[TP0] = 10
     consumer._acked[TP0] = [11, 12]
     assert consumer._new_offset(TP0) is None
+    assert consumer._holes[TP0][0] == 10  # to be fetched again if it stays open
     consumer._acked[TP0].append(10)  # the record came again and was processed
     assert consumer._new_offset(TP0) == 13
+    assert TP0 not in consumer._holes
 
 
 def test_without_a_committed_offset_the_run_starts_at_the_seek(consumer: _Consumer) -> None:
