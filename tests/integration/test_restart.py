@@ -14,6 +14,8 @@ import pytest
 from tests.integration.harness import Collector, Worker, producer
 from tike import topics
 from tike.examples import example
+from tike.kafka_log import partitions_of, read_partition
+from tike.records import stable_id
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -36,19 +38,37 @@ def _alarms() -> list[dict[str, object]]:
 
 
 async def lost(
-    missing: set[object], placed: dict[object, asyncio.Future[Any]], intake: Collector
+    missing: set[object],
+    placed: dict[object, asyncio.Future[Any]],
+    intake: Collector,
+    worker: Worker,
 ) -> str:
     """Where the lost needs stopped: never ingested (by alarm partition and offset), or
-    ingested but never published by the de-duplication."""
+    ingested but never published by the de-duplication (and whether it dropped them as
+    duplicates)."""
     ingested = {n["origin"]["event_id"] for n in intake.matching(lambda n: True)}
+    log = worker.log_path.read_text(errors="replace")
+    dropped = sum(
+        1
+        for event_id in missing & ingested
+        if f"duplicate need {stable_id('need', 'alarm', str(event_id))} dropped" in log
+    )
     where: dict[int, list[int]] = {}
     for event_id in missing - ingested:
         meta = await placed[event_id]
         where.setdefault(meta.partition, []).append(meta.offset)
     never = {p: sorted(o) for p, o in sorted(where.items())}
+    # Read tike.needs again from the start: are they there after all (a reading problem)?
+    bootstrap = worker.env["TIKE_KAFKA_BOOTSTRAP"]
+    reread = set()
+    for partition in await partitions_of(bootstrap, topics.NEEDS):
+        for value, _, _ in await read_partition(bootstrap, topics.NEEDS, partition, 0):
+            reread.add(orjson.loads(value)["origin"]["event_id"])
     return (
+        f"{len(missing & reread)} of the missing are on tike.needs when it is read again; "
         f"{len(missing)} needs lost: {len(missing & ingested)} on tike.intake but not on "
-        f"tike.needs; {len(missing - ingested)} never ingested, tike.in.alarms offsets {never}"
+        f"tike.needs ({dropped} of them dropped as duplicates); {len(missing - ingested)} "
+        f"never ingested, tike.in.alarms offsets {never}"
     )
 
 
@@ -112,7 +132,7 @@ async def kill_scenario(broker: str, worker: Worker, late: bool) -> None:
             f"needs before kill {done_before}/{TOTAL}; "
             f"recovered in {time.monotonic() - started:.1f} s"
         )
-        assert not missing, await lost(missing, placed, intake)
+        assert not missing, await lost(missing, placed, intake, worker)
         repeated = {k: v for k, v in counts.items() if v > 1}
         assert not repeated, f"needs repeated: {repeated}"
         assert len(counts) == TOTAL
