@@ -1,0 +1,831 @@
+"""Websocket fan-out: one gateway process with N `/ws/board` clients.
+
+    .venv/bin/python bench/ws_fanout.py --clients 100,1000,5000 --events 50 \
+        --out bench/results/ws_fanout.json
+
+Starts the embedded broker and Redis once, and a fresh gateway process for each client count
+(memory figures are not mixed up with the previous size's heap). No stream worker: the board
+is seeded and probed by producing board deltas straight to `tike.board`, built by the real
+situation machine (:class:`tike.situation.machine.Situation`): teams, needs routed by the
+default ruleset, KPIs; each probe is a control-room "acknowledge" of one need, i.e. a new
+version of a real need entity. The probe carries ``data.bench = {probe, sent_at}``
+(``time.time()`` just before the produce), which the projector and the fan-out pass on
+unchanged, so every client computes its own delivery latency on the same clock.
+
+Clients run in ``--workers`` separate processes (``websockets`` asyncio client, many
+connections each, permessage-deflate offered as browsers do unless ``--compression none``).
+Latency is produce → Kafka → gateway projector → Redis → fan-out reader → per-client outbox
+→ frame pacing (at most ``TIKE_WS_MAX_FPS`` = 10 frames/s per client, so up to 100 ms of
+waiting is included by design) → socket → client. A separate Redis reader in this process
+timestamps each probe's arrival in the Redis stream, to split that into "to Redis" and
+"Redis to client" (fan-out).
+
+Memory is the gateway's VmRSS after a 5-client warm-up and after all N clients have their
+snapshot (per client = growth / N). CPU comes from /proc (gateway, clients, Redis, broker and
+the whole host, which may be shared). ``--redis-max-connections N`` lifts redis-py's default
+pool of 100 through the Redis URL (no gateway code change), to see past that limit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import multiprocessing as mp
+import os
+import platform
+import re
+import sys
+import tempfile
+import time
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+REGION = "etela-pohjanmaa"
+MUNICIPALITIES = [
+    ("743", 62.79, 22.84),
+    ("301", 62.62, 22.40),
+    ("233", 63.10, 23.06),
+    ("408", 62.97, 23.01),
+    ("232", 62.43, 22.18),
+    ("145", 62.73, 22.58),
+    ("010", 62.59, 23.62),
+    ("005", 63.00, 23.82),
+]
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+# --- helpers ------------------------------------------------------------------------------
+
+
+def _pct(ordered: list[float], q: float) -> float:
+    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1)
+
+
+def summary(values: Iterable[float]) -> dict[str, float] | None:
+    ordered = sorted(values)
+    if not ordered:
+        return None
+    return {
+        "p50": _pct(ordered, 0.5),
+        "p90": _pct(ordered, 0.9),
+        "p99": _pct(ordered, 0.99),
+        "max": round(ordered[-1], 1),
+        "n": len(ordered),
+    }
+
+
+def proc_status(pid: int, field: str) -> int:
+    """A ``kB`` field of /proc/<pid>/status (VmRSS, VmHWM), in kB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (all its threads)."""
+    raw = Path(f"/proc/{pid}/stat").read_text()
+    fields = raw[raw.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def host_cpu_seconds() -> float:
+    """CPU time the whole machine spent busy (every process, every core), from /proc/stat."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return (sum(fields[:8]) - idle) / CLK_TCK
+
+
+def loadavg() -> list[str]:
+    return Path("/proc/loadavg").read_text().split()[:3]
+
+
+def fds(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+# --- client processes ---------------------------------------------------------------------
+
+
+class Conn:
+    __slots__ = ("closed", "frames", "probes", "resyncs")
+
+    def __init__(self) -> None:
+        self.frames = 0
+        self.resyncs = 0
+        self.closed: int | None = None
+        self.probes: dict[int, float] = {}  # probe -> receive time (time.time())
+
+
+async def _client_main(pipe: Connection, url: str, n: int, concurrency: int, deflate: bool) -> None:
+    from websockets.asyncio.client import ClientConnection, connect
+
+    loop = asyncio.get_running_loop()
+    conns: list[Conn] = []
+    sockets: list[ClientConnection] = []
+    readers: list[asyncio.Task[None]] = []
+    connect_s: list[float] = []
+    snapshot_bytes: list[int] = []
+    errors: dict[str, int] = {}
+    sem = asyncio.Semaphore(concurrency)
+
+    async def read(ws: ClientConnection, c: Conn) -> None:
+        try:
+            async for raw in ws:
+                now = time.time()
+                frame = orjson.loads(raw)
+                c.frames += 1
+                if frame.get("type") == "snapshot":
+                    c.resyncs += 1
+                for item in frame.get("items") or ():
+                    bench = (item.get("data") or {}).get("bench")
+                    if bench is not None and bench["probe"] not in c.probes:
+                        c.probes[bench["probe"]] = now
+        except Exception:
+            pass
+        c.closed = ws.close_code if ws.close_code is not None else -1
+
+    async def open_one() -> None:
+        async with sem:
+            started = time.monotonic()
+            try:
+                ws = await connect(
+                    url,
+                    compression="deflate" if deflate else None,
+                    max_size=2**25,
+                    open_timeout=300,
+                    ping_interval=None,
+                    close_timeout=5,
+                )
+                raw = await asyncio.wait_for(ws.recv(), 300)
+            except Exception as exc:
+                key = f"{type(exc).__name__}: {str(exc)[:80]}"
+                errors[key] = errors.get(key, 0) + 1
+                return
+            first = orjson.loads(raw)
+            if first.get("type") != "snapshot":
+                errors["first frame not a snapshot"] = (
+                    errors.get("first frame not a snapshot", 0) + 1
+                )
+            connect_s.append(time.monotonic() - started)
+            snapshot_bytes.append(len(raw))
+            c = Conn()
+            conns.append(c)
+            sockets.append(ws)
+            readers.append(asyncio.create_task(read(ws, c)))
+
+    pipe.send(("hello", os.getpid()))
+    await loop.run_in_executor(None, pipe.recv)  # "go"
+    started = time.monotonic()
+    await asyncio.gather(*(open_one() for _ in range(n)))
+    pipe.send(
+        (
+            "ready",
+            {
+                "wall_s": time.monotonic() - started,
+                "connected": len(conns),
+                "errors": errors,
+                "connect_s": connect_s,
+                "snapshot_bytes": snapshot_bytes,
+            },
+        )
+    )
+    while True:
+        cmd = await loop.run_in_executor(None, pipe.recv)
+        if cmd == "status":
+            pipe.send(("status", sum(len(c.probes) for c in conns)))
+        elif cmd == "stop":
+            break
+    results = [
+        {"frames": c.frames, "resyncs": c.resyncs, "closed": c.closed, "probes": c.probes}
+        for c in conns
+    ]
+
+    async def close(ws: ClientConnection) -> None:
+        async with sem:
+            with contextlib.suppress(Exception):
+                await ws.close()
+
+    await asyncio.gather(*(close(ws) for ws in sockets))
+    for task in readers:
+        task.cancel()
+    pipe.send(("results", results))
+
+
+def client_process(pipe: Connection, url: str, n: int, concurrency: int, deflate: bool) -> None:
+    asyncio.run(_client_main(pipe, url, n, concurrency, deflate))
+
+
+class ClientPool:
+    """``workers`` processes holding ``n`` connections between them."""
+
+    def __init__(self, url: str, n: int, workers: int, concurrency: int, deflate: bool) -> None:
+        ctx = mp.get_context("spawn")
+        self.pipes: list[Connection] = []
+        self.procs: list[Any] = []
+        shares = [n // workers + (1 if i < n % workers else 0) for i in range(workers)]
+        for share in shares:
+            if share == 0:
+                continue
+            mine, theirs = ctx.Pipe()
+            proc = ctx.Process(
+                target=client_process, args=(theirs, url, share, concurrency, deflate), daemon=True
+            )
+            proc.start()
+            self.pipes.append(mine)
+            self.procs.append(proc)
+        self.pids = [self._expect(p, "hello", 60) for p in self.pipes]
+
+    @staticmethod
+    def _expect(pipe: Connection, kind: str, timeout: float) -> Any:
+        if not pipe.poll(timeout):
+            raise TimeoutError(f"client process: no {kind!r} in {timeout} s")
+        got, value = pipe.recv()
+        if got != kind:
+            raise RuntimeError(f"client process: expected {kind!r}, got {got!r}")
+        return value
+
+    def connect_all(self, timeout: float) -> list[dict[str, Any]]:
+        for pipe in self.pipes:
+            pipe.send("go")
+        return [self._expect(p, "ready", timeout) for p in self.pipes]
+
+    def received(self) -> int:
+        for pipe in self.pipes:
+            pipe.send("status")
+        return sum(self._expect(p, "status", 60) for p in self.pipes)
+
+    def stop(self) -> list[dict[str, Any]]:
+        for pipe in self.pipes:
+            pipe.send("stop")
+        out: list[dict[str, Any]] = []
+        for pipe in self.pipes:
+            out.extend(self._expect(pipe, "results", 300))
+        return out
+
+    def cpu(self) -> float:
+        return sum(cpu_seconds(pid) for pid in self.pids)
+
+    def kill(self) -> None:
+        for proc in self.procs:
+            if proc.is_alive():
+                proc.terminate()
+        for proc in self.procs:
+            proc.join(10)
+            if proc.is_alive():
+                proc.kill()
+                proc.join(5)
+
+
+# --- the board: real situation-machine output ----------------------------------------------
+
+
+class Board:
+    """Seeds a region's board and makes probe deltas with the situation machine."""
+
+    def __init__(self, teams: int, needs: int) -> None:
+        from rules.engine import Router
+        from tike import topics
+        from tike.situation.machine import Situation
+
+        self.topics = topics
+        router = Router.default()
+        self.sit = Situation(lambda: router)
+        self.now = datetime.now(UTC) - timedelta(minutes=5)
+        self.offset = 0
+        self.seed: list[dict[str, Any]] = []
+        self.need_ids: list[str] = []
+        codes = [c for c, _, _ in MUNICIPALITIES]
+        for i in range(teams):
+            code, lat, lon = MUNICIPALITIES[i % len(MUNICIPALITIES)]
+            team = {
+                "team_id": f"EP-SR-{i:02d}",
+                "region": REGION,
+                "team_type": "safety_responder",
+                "status": "available",
+                "location": {"lat": lat, "lon": lon},
+                "skills": ["lifting"],
+                "capacity": 4,
+                "shift": None,
+                "coverage": codes,
+                "reported_at": self.now.isoformat(),
+                "synthetic": False,
+            }
+            self._keep(self.sit.on_team_state(team, self.now, self._cause(topics.TEAM_STATE)))
+        for i in range(needs):
+            code, lat, lon = MUNICIPALITIES[i % len(MUNICIPALITIES)]
+            need_id = f"need-bench-{i:04d}"
+            need = {
+                "need_id": need_id,
+                "region": REGION,
+                "municipality": code,
+                "source": "safety_alarm",
+                "alarm_code": "fall_detected",
+                "operator_assessment": "no_injury",
+                "occurred_at": self.now.isoformat(),
+                "client_flags": [],
+                "location": {"lat": lat, "lon": lon},
+            }
+            at = self.now + timedelta(seconds=i)
+            self._keep(self.sit.on_need(need, at, self._cause(topics.NEEDS)))
+            self.need_ids.append(need_id)
+        self._keep(self.sit.on_tick(self.now + timedelta(seconds=needs + 1), self._cause("tick")))
+        latest = {(d["entity"], d["id"]): d for d in self.seed}
+        self.entities = len(latest)
+        self.bytes = sum(len(orjson.dumps(d)) for d in latest.values())
+
+    def _cause(self, topic: str) -> dict[str, Any]:
+        self.offset += 1
+        return {"topic": topic, "partition": 0, "offset": self.offset}
+
+    def _keep(self, record: dict[str, Any] | None) -> list[dict[str, Any]]:
+        board = [
+            o["value"] for o in (record or {}).get("outputs", ()) if o["topic"] == self.topics.BOARD
+        ]
+        self.seed.extend(board)
+        return board
+
+    def probe(self, probe: int) -> dict[str, Any]:
+        """A control-room acknowledge of one need: one new need version, marked for timing."""
+        need_id = self.need_ids[probe % len(self.need_ids)]
+        ev = {
+            "kind": "control_action",
+            "event_id": f"bench-ack-{probe}-{time.time_ns()}",
+            "region": REGION,
+            "need_id": need_id,
+            "command": "acknowledge",
+            "actor": "bench",
+            "reason": f"probe {probe}",
+        }
+        record = self.sit.on_control(ev, datetime.now(UTC), self._cause("commands"))
+        (delta,) = [
+            o["value"] for o in (record or {}).get("outputs", ()) if o["topic"] == self.topics.BOARD
+        ]
+        return dict(delta)
+
+
+# --- one size -----------------------------------------------------------------------------
+
+
+async def _redis_arrivals(redis_url: str, stream: str, into: dict[int, float]) -> None:
+    import redis.asyncio as aioredis
+
+    r = aioredis.from_url(redis_url)
+    last = "$"
+    try:
+        while True:
+            found: Any = await r.xread({stream: last}, count=500, block=1000)
+            now = time.time()
+            for _stream, entries in found or ():
+                for eid, fields in entries:
+                    last = eid
+                    bench = (orjson.loads(fields[b"d"]).get("data") or {}).get("bench")
+                    if bench is not None:
+                        into.setdefault(bench["probe"], now)
+    finally:
+        await r.aclose()
+
+
+async def _send_probe(prod: Any, board: Board, probe: int) -> float:
+    from tike import topics
+
+    delta = board.probe(probe)
+    sent = time.time()
+    delta["data"] = {**delta["data"], "bench": {"probe": probe, "sent_at": sent}}
+    await prod.send_and_wait(topics.BOARD, orjson.dumps(delta), key=REGION.encode())
+    return sent
+
+
+async def _warm_up(url: str, prod: Any, board: Board, probes: list[int]) -> None:
+    """A few clients and probes, so one-off imports and caches are not counted per client."""
+    from websockets.asyncio.client import connect
+
+    sockets = [await connect(url, max_size=2**25, ping_interval=None) for _ in range(5)]
+    for ws in sockets:
+        await asyncio.wait_for(ws.recv(), 30)
+    for probe in probes:
+        await _send_probe(prod, board, probe)
+    for ws in sockets:
+        seen: set[int] = set()
+        while not set(probes) <= seen:
+            frame = orjson.loads(await asyncio.wait_for(ws.recv(), 30))
+            for item in frame.get("items") or ():
+                bench = (item.get("data") or {}).get("bench")
+                if bench is not None:
+                    seen.add(bench["probe"])
+    for ws in sockets:
+        await ws.close()
+
+
+def _log_counts(path: Path, top: int = 8) -> dict[str, int]:
+    """The gateway's most frequent log lines (tracebacks left out)."""
+    counts: dict[str, int] = {}
+    with contextlib.suppress(OSError):
+        for line in path.read_text(errors="replace").splitlines():
+            if line and not line[0].isspace() and not line.startswith("Traceback"):
+                key = re.sub(r"^\d{4}-\d\d-\d\d [\d:,.]+ ", "", line)[:120]
+                counts[key] = counts.get(key, 0) + 1
+    return dict(sorted(counts.items(), key=lambda kv: -kv[1])[:top])
+
+
+async def _healthz_ms(port: int) -> float:
+    """One GET /healthz (a Redis PING and GET on the gateway's pool): event-loop lag proxy."""
+    started = time.monotonic()
+    reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), 30)
+    try:
+        writer.write(b"GET /healthz HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n")
+        await writer.drain()
+        await asyncio.wait_for(reader.read(), 30)
+    finally:
+        writer.close()
+        with contextlib.suppress(Exception):
+            await writer.wait_closed()
+    return (time.monotonic() - started) * 1000
+
+
+async def _sample(
+    port: int, pids: dict[str, list[int]], redis_url: str, phase: list[str],
+    into: list[dict[str, Any]],
+) -> None:  # fmt: skip
+    """Once a second: CPU % of each process, /healthz latency, Redis clients and ops/s."""
+    import redis.asyncio as aioredis
+
+    r = aioredis.from_url(redis_url)
+
+    def cpus() -> dict[str, float]:
+        out: dict[str, float] = {}
+        for name, group in pids.items():
+            with contextlib.suppress(OSError):
+                out[name] = sum(cpu_seconds(pid) for pid in group)
+        out["host"] = host_cpu_seconds()
+        return out
+
+    try:
+        before, t = cpus(), time.monotonic()
+        while True:
+            await asyncio.sleep(1.0)
+            try:
+                health: float | None = round(await _healthz_ms(port), 1)
+            except (OSError, TimeoutError):
+                health = None
+            now_cpu, now = cpus(), time.monotonic()
+            info: Any = await r.info()
+            into.append(
+                {
+                    "t": round(now, 1),
+                    "phase": phase[0],
+                    "cpu_pct": {
+                        k: round(100 * (v - before.get(k, v)) / (now - t))
+                        for k, v in now_cpu.items()
+                    },
+                    "interval_s": round(now - t, 1),
+                    "healthz_ms": health,
+                    "redis_clients": info.get("connected_clients"),
+                    "redis_ops_s": info.get("instantaneous_ops_per_sec"),
+                }
+            )
+            before, t = now_cpu, now
+    finally:
+        await r.aclose()
+
+
+def _redis_clients(redis_url: str) -> int:
+    import redis
+
+    r = redis.Redis.from_url(redis_url)
+    try:
+        return int(r.info("clients")["connected_clients"])
+    finally:
+        r.close()
+
+
+async def run_size(
+    args: argparse.Namespace,
+    n: int,
+    broker: str,
+    redis_url: str,
+    board: Board,
+    logs: Path,
+    next_probe: list[int],
+    infra: dict[str, list[int]],
+) -> dict[str, Any]:
+    from gateway.store import board_key
+    from tests.integration.gw import token
+    from tests.integration.harness import Gateway, producer
+
+    gw_redis = redis_url
+    if args.redis_max_connections:
+        gw_redis += f"?max_connections={args.redis_max_connections}"
+    gw_log = logs / f"gateway-{n}.log"
+    # The harness's lease is 2 s (for fast fail-over tests); the production default is 5 s.
+    gw = Gateway.create(
+        broker, gw_redis, gw_log, TIKE_LOG_LEVEL="warning", TIKE_PROJECTOR_LEASE_S="5"
+    )
+    pool: ClientPool | None = None
+    sampler: asyncio.Task[None] | None = None
+    phase = ["connect"]
+    samples: list[dict[str, Any]] = []
+    prod = await producer(broker)
+    arrivals: dict[int, float] = {}
+    arrival_task = asyncio.create_task(
+        _redis_arrivals(redis_url, board_key(REGION) + ":stream", arrivals)
+    )
+    try:
+        gw.start(timeout=60)
+        assert gw.child is not None
+        pid = gw.child.proc.pid
+        url = f"{gw.ws_url}/ws/board?region={REGION}&token={token('control_room')}"
+        warm = [next_probe[0], next_probe[0] + 1]
+        next_probe[0] += 2
+        await _warm_up(url, prod, board, warm)
+        await asyncio.sleep(2)
+        rss_before = proc_status(pid, "VmRSS")
+        redis_before = _redis_clients(redis_url)
+        fds_before = fds(pid)
+
+        deflate = args.compression == "deflate"
+        pool = await asyncio.to_thread(
+            ClientPool, url, n, args.workers, args.connect_concurrency, deflate
+        )
+        pids = {"gateway": [pid], "clients": pool.pids, "driver": [os.getpid()], **infra}
+        sampler = asyncio.create_task(
+            _sample(int(gw.env["TIKE_GATEWAY_PORT"]), pids, redis_url, phase, samples)
+        )
+        cpu0, ccpu0, t0 = cpu_seconds(pid), pool.cpu(), time.monotonic()
+        host0 = host_cpu_seconds()
+        ready = await asyncio.to_thread(pool.connect_all, 900)
+        connect_wall = time.monotonic() - t0
+        cpu_connect = cpu_seconds(pid) - cpu0
+        host_connect = host_cpu_seconds() - host0
+        connected = sum(r["connected"] for r in ready)
+        phase[0] = "idle"
+        cpu_i, host_i, t_i = cpu_seconds(pid), host_cpu_seconds(), time.monotonic()
+        await asyncio.sleep(args.idle)
+        idle_wall = time.monotonic() - t_i
+        cpu_idle, host_idle = cpu_seconds(pid) - cpu_i, host_cpu_seconds() - host_i
+        rss_after = proc_status(pid, "VmRSS")
+        redis_after = _redis_clients(redis_url)
+        fds_after = fds(pid)
+
+        # Probes, paced.
+        probes = list(range(next_probe[0], next_probe[0] + args.events))
+        next_probe[0] += args.events
+        sent: dict[int, float] = {}
+        phase[0] = "probes"
+        cpu1, ccpu1, t1 = cpu_seconds(pid), pool.cpu(), time.monotonic()
+        host1 = host_cpu_seconds()
+        for i, probe in enumerate(probes):
+            delay = t1 + i / args.rate - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            sent[probe] = await _send_probe(prod, board, probe)
+        want = connected * len(probes)
+        deadline = time.monotonic() + args.grace
+        got = 0
+        while time.monotonic() < deadline:
+            got = await asyncio.to_thread(pool.received)
+            if got >= want:
+                break
+            await asyncio.sleep(0.5)
+        probe_wall = time.monotonic() - t1
+        host_probe = host_cpu_seconds() - host1
+        cpu_probe = cpu_seconds(pid) - cpu1
+        client_cpu_probe = pool.cpu() - ccpu1
+        rss_probes = proc_status(pid, "VmRSS")
+        hwm = proc_status(pid, "VmHWM")
+        results = await asyncio.to_thread(pool.stop)
+        client_cpu_connect = ccpu1 - ccpu0
+    finally:
+        if sampler is not None:
+            sampler.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await sampler
+        arrival_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await arrival_task
+        await prod.stop()
+        if pool is not None:
+            pool.kill()
+        gw.stop()
+
+    latencies: list[float] = []
+    fanout: list[float] = []
+    first: list[float] = []
+    last: list[float] = []
+    per_probe_missed = {p: 0 for p in probes}
+    for c in results:
+        for p in probes:
+            at = c["probes"].get(p)
+            if at is None:
+                per_probe_missed[p] += 1
+                continue
+            latencies.append((at - sent[p]) * 1000)
+            if p in arrivals:
+                fanout.append((at - arrivals[p]) * 1000)
+    for p in probes:
+        got_p = [c["probes"][p] for c in results if p in c["probes"]]
+        if got_p:
+            first.append((min(got_p) - sent[p]) * 1000)
+            last.append((max(got_p) - sent[p]) * 1000)
+    to_redis = [(arrivals[p] - sent[p]) * 1000 for p in probes if p in arrivals]
+    missed = sum(per_probe_missed.values())
+    errors: dict[str, int] = {}
+    for r in ready:
+        for k, v in r["errors"].items():
+            errors[k] = errors.get(k, 0) + v
+    closed: dict[str, int] = {}
+    for c in results:
+        if c["closed"] is not None:
+            closed[str(c["closed"])] = closed.get(str(c["closed"]), 0) + 1
+    connect_s = [s * 1000 for r in ready for s in r["connect_s"]]
+    snap = sorted(b for r in ready for b in r["snapshot_bytes"])
+    lat = summary(latencies)
+    return {
+        "clients": n,
+        "connected": connected,
+        "connect_errors": errors,
+        "connect_all_s": round(connect_wall, 2),
+        "connect_one_ms": summary(connect_s),
+        "snapshot_bytes_median": snap[len(snap) // 2] if snap else None,
+        "probes": len(probes),
+        "probe_rate_per_s": args.rate,
+        "delivery_ms": lat,
+        "first_client_per_probe_ms": summary(first),
+        "last_client_per_probe_ms": summary(last),
+        "produce_to_redis_ms": summary(to_redis),
+        "redis_to_client_ms": summary(fanout),
+        "deliveries_expected": connected * len(probes),
+        "missed": missed,
+        "clients_missing_any": sum(1 for c in results if any(p not in c["probes"] for p in probes)),
+        "closed_during_run": closed,
+        "frames_per_client_mean": round(
+            sum(c["frames"] for c in results) / max(1, len(results)), 1
+        ),
+        "snapshot_resyncs": sum(c["resyncs"] for c in results),
+        "probe_phase_s": round(probe_wall, 2),
+        "gateway_rss_kb": {
+            "before": rss_before,
+            "connected": rss_after,
+            "after_probes": rss_probes,
+            "peak_hwm": hwm,
+        },
+        "kb_per_client": round((rss_after - rss_before) / max(1, connected), 1),
+        "gateway_cpu_pct": {
+            "connect": round(100 * cpu_connect / connect_wall, 1),
+            "idle_connected": round(100 * cpu_idle / idle_wall, 1),
+            "probes": round(100 * cpu_probe / probe_wall, 1),
+        },
+        "client_procs_cpu_pct": {
+            "connect": round(100 * client_cpu_connect / connect_wall, 1),
+            "probes": round(100 * client_cpu_probe / probe_wall, 1),
+        },
+        "gateway_cpu_us_per_delivered_frame": round(
+            1e6 * cpu_probe / max(1, sum(c["frames"] for c in results)), 1
+        ),
+        "host_cpu_pct_of_one_core": {
+            "connect": round(100 * host_connect / connect_wall, 1),
+            "idle_connected": round(100 * host_idle / idle_wall, 1),
+            "probes": round(100 * host_probe / probe_wall, 1),
+            "note": f"all processes on this {os.cpu_count()}-core machine, not only this bench",
+        },
+        "loadavg_end": loadavg(),
+        "gateway_fds": {"before": fds_before, "connected": fds_after},
+        "redis_connected_clients": {"before": redis_before, "connected": redis_after},
+        "gateway_log": _log_counts(gw_log),
+        "healthz_ms_during_probes": summary(
+            s["healthz_ms"] for s in samples if s["phase"] == "probes" and s["healthz_ms"]
+        ),
+        "healthz_failed_during_probes": sum(
+            1 for s in samples if s["phase"] == "probes" and s["healthz_ms"] is None
+        ),
+        "timeline": samples,
+        "target_p99_250ms_at_5000": (lat is not None and lat["p99"] < 250) if n == 5000 else None,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--clients", default="100,1000,5000", help="comma-separated sizes")
+    parser.add_argument("--events", type=int, default=50, help="probe events per size")
+    parser.add_argument("--rate", type=float, default=5.0, help="probe events per second")
+    parser.add_argument("--workers", type=int, default=2, help="client processes")
+    parser.add_argument(
+        "--connect-concurrency",
+        type=int,
+        default=100,
+        help="handshakes in flight per client process",
+    )
+    parser.add_argument(
+        "--compression",
+        choices=("deflate", "none"),
+        default="deflate",
+        help="offer permessage-deflate (browsers do) or not",
+    )
+    parser.add_argument("--teams", type=int, default=37, help="teams on the seeded board")
+    parser.add_argument("--needs", type=int, default=50, help="open needs on the seeded board")
+    parser.add_argument(
+        "--grace",
+        type=float,
+        default=30.0,
+        help="max seconds after the last probe to wait for deliveries",
+    )
+    parser.add_argument(
+        "--redis-max-connections",
+        type=int,
+        default=0,
+        help="append ?max_connections=N to the gateway's Redis URL (0: as shipped, redis-py's "
+        "default pool of 100)",
+    )
+    parser.add_argument(
+        "--idle", type=float, default=5.0, help="seconds connected without traffic (CPU, RSS)"
+    )
+    parser.add_argument("--out", type=Path, help="write the JSON here too")
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.clients.split(",") if s.strip()]
+
+    from tests.integration.harness import producer, start_broker, start_redis
+    from tike import topics
+
+    logs = Path(tempfile.mkdtemp(prefix="tike-wsfanout-"))
+    print(f"logs in {logs}", file=sys.stderr)
+    b, broker = start_broker(logs)
+    r, redis_url = start_redis(logs)
+    board = Board(args.teams, args.needs)
+    infra = {"redis": [r.proc.pid], "broker": [b.proc.pid]}
+    out: dict[str, Any] = {
+        "bench": "ws_fanout",
+        "command": " ".join([".venv/bin/python", "bench/ws_fanout.py", *sys.argv[1:]]),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "setup": {
+            "gateway": "fresh `tike gateway` process per size, one uvicorn worker; shared "
+            "embedded broker and Redis; no stream worker (deltas produced to tike.board)",
+            "client_processes": args.workers,
+            "compression": args.compression,
+            "board": {
+                "entities": board.entities,
+                "teams": args.teams,
+                "needs": args.needs,
+                "json_bytes": board.bytes,
+            },
+            "probe": "control-room acknowledge of one need (new need version) with "
+            "data.bench.sent_at; latency = client receive time - sent_at (time.time())",
+            "pacing": "TIKE_WS_MAX_FPS=10 (default): up to 100 ms waiting per frame is included",
+            "gateway_env": "defaults (TIKE_PROJECTOR_LEASE_S=5, TIKE_WS_SEND_TIMEOUT_S=10, "
+            "TIKE_WS_QUEUE_MAX=2000), log level warning",
+            "gateway_redis_max_connections": args.redis_max_connections or "redis-py default (100)",
+        },
+        "sizes": [],
+    }
+
+    async def seed() -> None:
+        prod = await producer(broker)
+        try:
+            for delta in board.seed:
+                await prod.send(topics.BOARD, orjson.dumps(delta), key=REGION.encode())
+            await prod.flush()
+        finally:
+            await prod.stop()
+
+    async def run_all() -> None:
+        next_probe = [0]
+        for n in sizes:
+            print(f"{n} clients ...", file=sys.stderr)
+            result = await run_size(args, n, broker, redis_url, board, logs, next_probe, infra)
+            print(json.dumps(result), file=sys.stderr)
+            if out["sizes"]:
+                prev = out["sizes"][-1]
+                more = result["connected"] - prev["connected"]
+                grew = result["gateway_rss_kb"]["connected"] - prev["gateway_rss_kb"]["connected"]
+                result["marginal_kb_per_client_vs_previous_size"] = (
+                    round(grew / more, 1) if more > 0 else None
+                )
+            out["sizes"].append(result)
+            if args.out:
+                args.out.write_text(json.dumps(out, indent=2) + "\n")
+            await asyncio.sleep(3)  # the previous gateway's projector lease runs out
+
+    try:
+        asyncio.run(seed())
+        asyncio.run(run_all())
+    finally:
+        b.stop()
+        r.stop()
+    print(json.dumps(out, indent=2))
+    if args.out:
+        args.out.write_text(json.dumps(out, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
