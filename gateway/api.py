@@ -3,7 +3,6 @@ device health, the audit log and token administration."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Awaitable
 from typing import Annotated, Any, Literal
 
@@ -22,7 +21,7 @@ from gateway.deps import (
     Watcher,
     Who,
 )
-from gateway.store import P, board_key, team_key
+from gateway.store import board_key, team_key
 from tike.events import Outcome
 
 router = APIRouter(prefix="/api")
@@ -209,8 +208,7 @@ async def revoke(
     body: RevokeBody, who: Admin, store: StoreDep, commands: CommandsDep
 ) -> dict[str, Any]:
     """Revoke a token by id; open sockets using it close within TIKE_WS_AUTH_CHECK_S."""
-    ttl = max(1, int(body.exp - time.time()) + 60)
-    await store.redis.set(f"{P}revoked:{body.jti}", b"1", ex=ttl)
+    await store.revoke(body.jti, body.exp)
     await _audited(commands, who, "token.revoke", body.jti, None, body.model_dump())
     return {"revoked": body.jti}
 

@@ -30,7 +30,8 @@ from gateway import api, metrics, rules_api, ws
 from gateway.commands import Commands
 from gateway.deps import StoreDep
 from gateway.fanout import Hub
-from gateway.projector import Projector
+from gateway.projector import LeaseWatch, Projector
+from gateway.revocations import Revocations
 from gateway.store import Store
 from tike import __version__, logs
 from tike.regions import load_registry
@@ -95,31 +96,82 @@ def _error(status: int, code: str, detail: Any) -> JSONResponse:
     return JSONResponse({"error": code, "detail": detail}, status_code=status)
 
 
+def redis_client(settings: GatewaySettings, connections: int | None) -> aioredis.Redis:
+    """A client with its own pool of at most ``connections``. A bounded pool blocks: a caller
+    waits up to ``TIKE_REDIS_POOL_TIMEOUT_S`` for a free connection instead of failing at once;
+    a ``max_connections`` in ``TIKE_REDIS_URL`` takes precedence (as redis-py has it). None:
+    no limit, whatever the URL says (for the fan-out readers: one connection per stream).
+    """
+    options: dict[str, Any] = {
+        "socket_connect_timeout": 2,
+        "socket_timeout": 5,
+        "health_check_interval": 10,
+    }
+    if connections is None:
+        pool: aioredis.ConnectionPool = aioredis.ConnectionPool.from_url(
+            settings.redis_url, **options
+        )
+        pool.max_connections = 2**31  # redis-py's "no limit"
+    else:
+        pool = aioredis.BlockingConnectionPool.from_url(
+            settings.redis_url,
+            max_connections=connections,
+            timeout=settings.redis_pool_timeout_s,
+            **options,
+        )
+    return aioredis.Redis.from_pool(pool)
+
+
+def _projector_ended(task: asyncio.Task[None]) -> None:
+    """The projector ends only when the gateway shuts down; say so loudly if not."""
+    if task.cancelled():
+        return
+    exc = task.exception()
+    log.critical("the projector task ended: this process no longer projects", exc_info=exc)
+
+
 def create_app(settings: GatewaySettings | None = None, project: bool = True) -> FastAPI:
     settings = settings or GatewaySettings()
     registry = load_registry(settings.regions_dir)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        redis = aioredis.from_url(
-            settings.redis_url, socket_connect_timeout=2, socket_timeout=5, health_check_interval=10
-        )
+        # Three clients, so that nothing long-lived takes connections from the shared pool:
+        # requests and websocket handshakes share a bounded, blocking pool; the fan-out
+        # readers (XREAD BLOCK, up to a second each) get one connection per stream in use;
+        # the projector gets its own, so client load cannot delay its lease renewal.
+        redis = redis_client(settings, settings.redis_max_connections)
+        readers = redis_client(settings, None)
+        projecting = redis_client(settings, 2)
         store = Store(redis)
-        app.state.store, app.state.hub = store, Hub(store, settings.ws_queue_max)
+        app.state.store = store
+        app.state.hub = Hub(store, settings.ws_queue_max, reader=readers)
         app.state.commands = Commands(settings, store)
-        projector = Projector(settings, store)
+        projector = Projector(settings, Store(projecting))
         app.state.projector = projector
-        task = asyncio.create_task(projector.run(), name="projector") if project else None
+        app.state.revocations = Revocations(store, settings.ws_auth_check_s)
+        app.state.lease_watch = LeaseWatch(redis, settings.projector_lease_s)
+        tasks = [
+            asyncio.create_task(app.state.revocations.run(), name="revocations"),
+            asyncio.create_task(app.state.lease_watch.run(), name="projection lease watch"),
+        ]
+        if project:
+            task = asyncio.create_task(projector.run(), name="projector")
+            task.add_done_callback(_projector_ended)
+            tasks.append(task)
         try:
             yield
         finally:
-            if task is not None:
+            for task in tasks:
+                task.remove_done_callback(_projector_ended)
                 task.cancel()
+            for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
             await app.state.hub.close()
             await app.state.commands.close()
-            await redis.aclose()
+            for client in (redis, readers, projecting):
+                await client.aclose()
 
     app = FastAPI(
         title="Tike gateway",
@@ -154,15 +206,23 @@ def create_app(settings: GatewaySettings | None = None, project: bool = True) ->
 
     @app.get("/healthz", tags=["health"])
     async def healthz(store: StoreDep) -> JSONResponse:
-        """Liveness and dependencies: 200 when Redis answers, 503 otherwise."""
+        """Liveness and dependencies: 200 when Redis answers, 503 otherwise. ``projector`` is
+        ``down`` when no gateway has held the projection lease for longer than
+        ``TIKE_PROJECTOR_LEASE_S`` (nothing updates the board); that alone does not make
+        this process unhealthy (restarting it would not help the others)."""
         checks: dict[str, Any] = {}
+        watch: LeaseWatch = app.state.lease_watch
         try:
             checks["redis"] = bool(await store.redis.ping())
             checks["projection_epoch"] = await store.epoch()
+            missing = await watch.check()
         except (RedisError, OSError) as exc:
             checks["redis"] = False
             checks["redis_error"] = str(exc)[:200]
+            missing = watch.saw(False)
         checks["projector_active"] = app.state.projector.active
+        checks["projector"] = "down" if watch.down else "up"
+        checks["projector_lease_missing_s"] = round(missing, 1)
         ok = checks["redis"]
         body = {"status": "ok" if ok else "degraded", "version": __version__, **checks}
         return JSONResponse(body, status_code=200 if ok else 503)

@@ -10,7 +10,7 @@ from fastapi import Depends, HTTPException, Request
 from gateway import metrics
 from gateway.auth import Principal, TokenError, verify
 from gateway.commands import Commands
-from gateway.store import P, Store
+from gateway.store import Store
 from tike.regions import Registry
 from tike.settings import GatewaySettings
 
@@ -51,7 +51,7 @@ async def get_principal(request: Request, store: StoreDep, settings: SettingsDep
     except TokenError as exc:
         metrics.AUTH_FAILURES.labels("rest").inc()
         raise HTTPException(401, str(exc), headers={"WWW-Authenticate": "Bearer"}) from exc
-    if await store.redis.exists(f"{P}revoked:{who.jti}"):
+    if await store.is_revoked(who.jti):
         metrics.AUTH_FAILURES.labels("rest").inc()
         raise HTTPException(401, "token revoked", headers={"WWW-Authenticate": "Bearer"})
     return who

@@ -5,6 +5,10 @@ dispatches), however many clients watch it. A reader never waits for a client: i
 change into every subscriber's :class:`Outbox`, which keeps only the newest change per entity
 and is bounded. A client that cannot keep up gets a fresh snapshot instead of a backlog (or
 is closed by its sender; see gateway/ws.py).
+
+A reader holds a Redis connection for up to a second at a time (``XREAD BLOCK``), so readers
+use their own client (``Hub(reader=...)``, one connection per stream in use) and never take
+connections from the pool that requests and websocket handshakes share.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 import orjson
+import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from gateway.store import EPOCH, Store, parse_seq
@@ -79,8 +84,15 @@ class Channel:
     its snapshot gets what the reader passed meanwhile without another Redis round trip.
     """
 
-    def __init__(self, store: Store, base: str, epoch: str | None, seq: int, ring: int) -> None:
-        self.store, self.base = store, base
+    def __init__(
+        self,
+        reader: aioredis.Redis,
+        base: str,
+        epoch: str | None,
+        seq: int,
+        ring: int,
+    ) -> None:
+        self.reader, self.base = reader, base
         self.epoch, self.last = epoch, seq
         self.recent: deque[tuple[int, dict[str, Any]]] = deque(maxlen=ring)
         self.outboxes: set[Outbox] = set()
@@ -106,7 +118,7 @@ class Channel:
         self.outboxes.discard(box)
 
     async def _read(self) -> None:
-        redis = self.store.redis
+        redis = self.reader
         backoff = 0.2
         while self.outboxes:
             try:
@@ -144,10 +156,14 @@ class Channel:
 
 
 class Hub:
-    """The channels of this process."""
+    """The channels of this process. ``reader`` is the Redis client of their blocking reads
+    (by default the store's own, which is fine only where nothing else shares its pool)."""
 
-    def __init__(self, store: Store, ring: int = 2000) -> None:
+    def __init__(
+        self, store: Store, ring: int = 2000, reader: aioredis.Redis | None = None
+    ) -> None:
         self.store, self.ring = store, ring
+        self.reader = reader if reader is not None else store.redis
         self.channels: dict[str, Channel] = {}
 
     def subscribe(self, base: str, box: Outbox, epoch: str | None, seq: int) -> None:
@@ -155,7 +171,7 @@ class Hub:
         nothing can pass between the snapshot's read and the subscription."""
         channel = self.channels.get(base)
         if channel is None:
-            channel = self.channels[base] = Channel(self.store, base, epoch, seq, self.ring)
+            channel = self.channels[base] = Channel(self.reader, base, epoch, seq, self.ring)
         channel.add(box, epoch, seq)
 
     def unsubscribe(self, base: str, box: Outbox) -> None:

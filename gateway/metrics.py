@@ -82,3 +82,21 @@ AUTH_FAILURES = Counter(
     ["reason"],
     registry=REGISTRY,
 )
+PROJECTION_DOWN = Gauge(
+    "tike_gateway_projection_down",
+    "1 if no gateway has held the projection lease for longer than TIKE_PROJECTOR_LEASE_S, as "
+    "seen by this process: nothing projects Kafka into Redis and the board is frozen.",
+    registry=REGISTRY,
+)
+PROJECTOR_FAILURES = Counter(
+    "tike_gateway_projector_failures_total",
+    "Projection loop failures that were retried, by kind: `transient` (Redis, Kafka or the "
+    "network) or `unexpected` (anything else; logged with its traceback).",
+    ["kind"],
+    registry=REGISTRY,
+)
+REVOCATION_REFRESH_ERRORS = Counter(
+    "tike_gateway_revocation_refresh_errors_total",
+    "Failed reloads of the revoked token ids (open sockets keep the ids known before).",
+    registry=REGISTRY,
+)

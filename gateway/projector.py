@@ -10,6 +10,7 @@ loses its data (the epoch is gone), the projection is rebuilt from the start of 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import secrets
 import time
@@ -17,6 +18,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
+import redis.asyncio as aioredis
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 from redis.exceptions import RedisError
@@ -99,32 +101,75 @@ def items_of(topic: str, value: bytes | None, live: bool) -> list[tuple[str, ...
     return []
 
 
+TRANSIENT = (RedisError, KafkaError, OSError, TimeoutError)
+
+
+def _shutting_down() -> bool:
+    """True if the running task has been asked to stop (``Task.cancel()``): a CancelledError
+    seen now is ours to obey. False for one that leaks out of a library while nobody
+    cancelled this task (aiokafka 0.14's consumer stop raises one; see Projector._stop)."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
+#: Pauses of the projector before a retry, doubling up to the second figure, by kind of
+#: failure: ``transient`` (Redis, Kafka, network: logged as a warning) and ``unexpected``
+#: (anything else, a leaked CancelledError included: logged with its traceback).
+PAUSES = {"transient": (0.2, 5.0), "unexpected": (1.0, 10.0)}
+
+
 class Projector:
     def __init__(self, settings: GatewaySettings, store: Store) -> None:
         self.settings, self.store = settings, store
+        self.pauses: dict[str, tuple[float, float]] = dict(PAUSES)
         self.me = secrets.token_hex(8)
         self._renew = store.redis.register_script(RENEW)
         self.epoch: str | None = None
         self.active = False
 
     async def run(self) -> None:
-        """Forever: hold the lease and project, or stand by. Errors are retried."""
-        backoff = 0.2
+        """Forever: hold the lease and project, or stand by.
+
+        Every failure is logged and retried after a pause that grows while the failures go
+        on (:data:`PAUSES`). Only the cancellation of this task, i.e. the gateway shutting
+        down, ends it.
+        """
+        pause = {kind: first for kind, (first, _) in self.pauses.items()}
         while True:
+            started = time.monotonic()
+            failure: BaseException
             try:
                 if await self._acquire():
-                    backoff = 0.2
                     await self._project()
                 else:
                     await asyncio.sleep(self.settings.projector_lease_s / 3)
-            except asyncio.CancelledError:
-                raise
-            except (RedisError, KafkaError, OSError, TimeoutError) as exc:
-                log.warning("projection paused: %s; retrying in %.1f s", exc, backoff)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
+                continue
+            except asyncio.CancelledError as exc:
+                if _shutting_down():
+                    raise
+                failure = exc
+            except Exception as exc:
+                failure = exc
             finally:
                 self._set_active(False)
+            kind = "transient" if isinstance(failure, TRANSIENT) else "unexpected"
+            first, most = self.pauses[kind]
+            if time.monotonic() - started > most:  # it had been working: start small again
+                pause[kind] = first
+            wait = pause[kind]
+            pause[kind] = min(wait * 2, most)
+            metrics.PROJECTOR_FAILURES.labels(kind).inc()
+            if kind == "transient":
+                log.warning("projection paused: %s; retrying in %.1f s", failure, wait)
+            else:
+                log.error(
+                    "projection failed (%s: %s); retrying in %.1f s",
+                    type(failure).__name__,
+                    failure,
+                    wait,
+                    exc_info=failure,
+                )
+            await asyncio.sleep(wait)
 
     def _set_active(self, active: bool) -> None:
         self.active = active
@@ -159,8 +204,11 @@ class Projector:
             fetch_max_wait_ms=s.fetch_wait_ms,
             auto_offset_reset="earliest",
         )
-        await consumer.start()
         try:
+            await consumer.start()
+            # aiokafka 0.14 creates a task as the last step of start(); a stop() before that
+            # task has run once raises CancelledError out of stop(). Let it run.
+            await asyncio.sleep(0)
             tps: list[TopicPartition] = []
             renewed = looked = 0.0
             while True:
@@ -190,7 +238,24 @@ class Projector:
                         lag = max(0, high - await consumer.position(tp))
                         metrics.CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(lag)
         finally:
+            await self._stop(consumer)
+
+    async def _stop(self, consumer: AIOKafkaConsumer) -> None:
+        """Stop the consumer. A CancelledError that is not this task's cancellation (aiokafka
+        0.14 raises one when its coordinator task was cancelled before it ever ran) is logged
+        rather than raised, so it neither ends the projector nor hides the error that brought
+        us here; the parts of the consumer the aborted stop did not reach are closed."""
+        try:
             await consumer.stop()
+        except asyncio.CancelledError:
+            if _shutting_down():
+                raise
+            log.error("stopping the Kafka consumer raised CancelledError", exc_info=True)
+            # Private parts of the pinned aiokafka: what stop() closes after the coordinator.
+            for part in (getattr(consumer, "_fetcher", None), getattr(consumer, "_client", None)):
+                if part is not None:
+                    with contextlib.suppress(Exception):
+                        await part.close()
 
     async def _assign(self, consumer: AIOKafkaConsumer, tps: list[TopicPartition]) -> None:
         positions = await self.store.offsets()
@@ -227,3 +292,53 @@ class Projector:
             self.settings.team_stream_maxlen,
         )
         return applied >= 0
+
+
+class LeaseWatch:
+    """Whether any gateway projects, as this process sees it: the lease was held by some
+    process within the last ``lease_s``. Independent of this process's own projector, so a
+    projector that stopped (or a fleet without one) shows in ``/healthz`` and in
+    ``tike_gateway_projection_down``, and is logged once when it starts and once when it ends.
+    """
+
+    def __init__(self, redis: aioredis.Redis, lease_s: float) -> None:
+        self.redis, self.lease_s = redis, lease_s
+        self.seen_at = time.monotonic()  # a process just started has not seen it yet
+        self.down = False
+
+    def saw(self, held: bool, now: float | None = None) -> float:
+        """Record one look at the lease; the seconds since it was last seen held."""
+        now = time.monotonic() if now is None else now
+        if held:
+            self.seen_at = now
+        missing = max(0.0, now - self.seen_at)
+        down = missing > self.lease_s
+        if down != self.down:
+            self.down = down
+            metrics.PROJECTION_DOWN.set(1 if down else 0)
+            if down:
+                log.error(
+                    "no gateway has held the projection lease for %.1f s: nothing projects "
+                    "Kafka into Redis and the board is frozen",
+                    missing,
+                )
+            else:
+                log.info("a gateway holds the projection lease again")
+        return missing
+
+    async def check(self) -> float:
+        """Look at the lease in Redis; the seconds since it was last seen held. If Redis does
+        not answer, the lease counts as not seen, and the error is raised."""
+        try:
+            held = await self.redis.pttl(LEASE) != -2  # -2: no such key
+        except (RedisError, OSError):
+            self.saw(False)
+            raise
+        return self.saw(held)
+
+    async def run(self) -> None:
+        """Forever: look every third of the lease period."""
+        while True:
+            with contextlib.suppress(RedisError, OSError):
+                await self.check()
+            await asyncio.sleep(self.lease_s / 3)

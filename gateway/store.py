@@ -14,10 +14,15 @@ Layout (prefix ``tike:``; standalone Redis, the script builds key names):
   ``:seq`` and ``:stream`` as for the board (offers, updates and refusals).
 - ``devices``: device id -> latest device health. ``deadletter``: reason -> count, and
   ``deadletter:recent`` (stream). ``audit``: the audit log (stream, from ``tike.audit``).
+
+Not part of the projection (kept when it is rebuilt): ``revoked:{jti}`` marks a revoked token
+until it would have expired (plus a minute), and ``revoked`` (sorted set, jti -> that same
+time) lets a gateway process load every revoked id with one read.
 """
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import orjson
@@ -31,6 +36,8 @@ DEVICES = P + "devices"
 DEADLETTER = P + "deadletter"
 AUDIT = P + "audit"
 LEASE = P + "projector:lease"
+REVOKED = P + "revoked"
+REVOKED_GRACE_S = 60
 ENTITIES = ("need", "team", "kpi", "notice")
 PROJECTION_PATTERNS = ("board:*", "team:*", "offsets", "regions", "devices", "deadletter*", "audit")
 
@@ -209,3 +216,24 @@ class Store:
     async def audit(self, limit: int) -> list[dict[str, Any]]:
         entries: Any = await self.redis.xrevrange(AUDIT, count=limit)
         return [orjson.loads(fields[b"d"]) for _, fields in entries]
+
+    # --- revoked tokens -----------------------------------------------------------------
+
+    async def revoke(self, jti: str, exp: float) -> None:
+        """Remember ``jti`` as revoked until the token would have expired (plus a minute)."""
+        now = time.time()
+        until = max(now + 1, exp + REVOKED_GRACE_S)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.set(f"{REVOKED}:{jti}", b"1", ex=max(1, int(until - now)))
+            pipe.zadd(REVOKED, {jti: until})
+            pipe.zremrangebyscore(REVOKED, "-inf", now)  # forget the expired ones
+            await pipe.execute()
+
+    async def is_revoked(self, jti: str) -> bool:
+        return bool(await self.redis.exists(f"{REVOKED}:{jti}"))
+
+    async def revoked_ids(self) -> set[str]:
+        """Every token id revoked and not yet expired (one read, whatever the number of
+        sockets)."""
+        found: Any = await self.redis.zrangebyscore(REVOKED, time.time(), "+inf")
+        return {_text(jti) or "" for jti in found}

@@ -10,7 +10,8 @@ Protocol (JSON text frames, server to client):
 A client resumes with ``?epoch=E&seq=N`` (the last frame's); a gap gives a fresh snapshot.
 The token comes as ``?token=`` or an ``Authorization: Bearer`` header. Close codes:
 4400 bad request, 4401 token missing, invalid, expired or revoked, 4403 role not allowed,
-4408 too slow (a frame was not taken within ``TIKE_WS_SEND_TIMEOUT_S``), 1001 shutdown.
+4408 too slow (a frame was not taken within ``TIKE_WS_SEND_TIMEOUT_S``), 1001 shutdown. A socket
+whose token is revoked closes with 4401 within ``TIKE_WS_AUTH_CHECK_S`` (gateway/revocations.py).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from gateway import metrics
 from gateway.auth import Principal, TokenError, verify
 from gateway.commands import CommandError
 from gateway.fanout import Outbox
-from gateway.store import P, board_key, team_key
+from gateway.store import board_key, team_key
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -59,7 +60,10 @@ async def principal_of(ws: WebSocket) -> Principal:
     except TokenError as exc:
         metrics.AUTH_FAILURES.labels("ws").inc()
         raise Closed(UNAUTHORIZED, str(exc)) from exc
-    if await app.state.store.redis.exists(f"{P}revoked:{who.jti}"):
+    # The process-wide set first (no Redis call), then Redis itself: a token revoked since
+    # the set's last reload must not get a snapshot either (one read per connect, not per
+    # socket and second; open sockets rely on the set, see gateway/revocations.py).
+    if who.jti in app.state.revocations.ids or await app.state.store.is_revoked(who.jti):
         metrics.AUTH_FAILURES.labels("ws").inc()
         raise Closed(UNAUTHORIZED, "token revoked")
     return who
@@ -89,6 +93,7 @@ class Session:
         self.ws, self.who, self.channel, self.base = ws, who, channel, base
         state = ws.app.state
         self.settings, self.store, self.hub = state.settings, state.store, state.hub
+        self.revocations = state.revocations
         self.box = Outbox(key_of, self.settings.ws_queue_max)
         self.epoch: str | None = None
         self.subscribed = False
@@ -171,14 +176,20 @@ class Session:
             await asyncio.sleep(gap)
 
     async def _watch_token(self) -> None:
-        while True:
-            left = self.who.exp - time.time()
-            if left <= 0:
-                raise Closed(UNAUTHORIZED, "token expired")
-            await asyncio.sleep(min(self.settings.ws_auth_check_s, left))
-            with contextlib.suppress(RedisError, OSError):
-                if await self.store.redis.exists(f"{P}revoked:{self.who.jti}"):
-                    raise Closed(UNAUTHORIZED, "token revoked")
+        """Close with 4401 when the token expires (checked here) or is revoked (the process's
+        :class:`~gateway.revocations.Revocations` sets the event): no Redis call, no polling."""
+        revoked = self.revocations.watch(self.who.jti)
+        try:
+            while not revoked.is_set():
+                left = self.who.exp - time.time()
+                if left <= 0:
+                    raise Closed(UNAUTHORIZED, "token expired")
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(left):
+                        await revoked.wait()
+            raise Closed(UNAUTHORIZED, "token revoked")
+        finally:
+            self.revocations.unwatch(self.who.jti)
 
     async def _receive(self, on_message: Callable[[dict[str, Any]], Any] | None) -> None:
         while True:

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import orjson
 import pytest
 import pytest_asyncio
+import redis.asyncio as aioredis
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
@@ -213,6 +216,98 @@ async def test_expired_and_revoked_tokens_close_the_socket(
     assert closed.value.rcvd is not None and closed.value.rcvd.reason == "token revoked"
     after = await http.get("/api/board", headers={"Authorization": f"Bearer {victim}"})
     assert after.status_code == 401
+
+
+async def _command_calls(redis_url: str) -> dict[str, int]:
+    """Redis's own count of calls, by command, since it started."""
+    client = aioredis.Redis.from_url(redis_url)
+    try:
+        stats: Any = await client.info("commandstats")
+    finally:
+        await client.aclose()
+    return {k.removeprefix("cmdstat_"): int(v["calls"]) for k, v in stats.items()}
+
+
+async def test_open_sockets_do_not_poll_redis_for_revocation(
+    gateway: Gateway, redis_url: str
+) -> None:
+    """20 idle sockets for 2 s with TIKE_WS_AUTH_CHECK_S=0.5: the gateway process reloads the
+    revoked token ids about 4 times (one Redis read each), and the sockets make no revocation
+    call at all (each used to check Redis every 0.5 s: about 80 EXISTS here)."""
+    url = f"{gateway.ws_url}/ws/board?token={token('control_room')}"
+    async with contextlib.AsyncExitStack() as stack:
+        sockets = [await stack.enter_async_context(connect(url)) for _ in range(20)]
+        for ws in sockets:
+            assert (await next_frame(ws))["type"] == "snapshot"
+        before = await _command_calls(redis_url)
+        await asyncio.sleep(2.0)
+        after = await _command_calls(redis_url)
+    assert after.get("exists", 0) - before.get("exists", 0) == 0
+    reloads = after.get("zrangebyscore", 0) - before.get("zrangebyscore", 0)
+    assert 2 <= reloads <= 6, reloads
+
+
+async def test_a_revoked_token_closes_all_its_sockets_within_the_check_interval(
+    gateway: Gateway, http: httpx.AsyncClient
+) -> None:
+    victim = token("control_room")
+    url = f"{gateway.ws_url}/ws/board?token={victim}"
+    async with connect(url) as first, connect(url) as second:
+        await next_frame(first)
+        await next_frame(second)
+        me = (await http.get("/api/me", headers={"Authorization": f"Bearer {victim}"})).json()
+        resp = await http.post("/api/tokens/revoke", headers=bearer("admin"),
+                               json={"jti": me["jti"], "exp": me["exp"]})  # fmt: skip
+        assert resp.status_code == 202
+        revoked_at = time.monotonic()
+        # A new socket is refused at once, before the process reloads the revoked ids.
+        async with connect(url) as late:
+            with pytest.raises(ConnectionClosed) as closed:
+                await next_frame(late)
+        assert closed.value.rcvd is not None and closed.value.rcvd.reason == "token revoked"
+        for ws in (first, second):
+            with pytest.raises(ConnectionClosed) as closed:
+                while True:
+                    await next_frame(ws, timeout=10)
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
+            assert closed.value.rcvd.reason == "token revoked"
+        took = time.monotonic() - revoked_at
+        assert took < 0.5 + 1.5, f"sockets closed {took:.2f} s after the revocation"
+
+
+async def test_more_clients_than_redis_connections_wait_instead_of_being_refused(
+    broker: str, redis_url: str, logs: Path, send: Send
+) -> None:
+    """A gateway with 2 shared Redis connections (set in the URL too, as the fan-out benchmark
+    did: the pool the gateway used to have refused the third caller with "Too many
+    connections", i.e. websocket close 1011 and 503) serves 40 sockets and 20 requests that
+    arrive together, and its fan-out reaches them all."""
+    small = Gateway.create(broker, f"{redis_url}?max_connections=2", logs / "gateway-pool.log",
+                           TIKE_REDIS_MAX_CONNECTIONS="2").start()  # fmt: skip
+    url = f"{small.ws_url}/ws/board?token={token('control_room')}"
+    try:
+        async with (
+            contextlib.AsyncExitStack() as stack,
+            httpx.AsyncClient(base_url=small.url, timeout=20) as http_small,
+        ):
+            sockets = await asyncio.gather(
+                *(stack.enter_async_context(connect(url)) for _ in range(40))
+            )
+            frames, responses = await asyncio.gather(
+                asyncio.gather(*(next_frame(ws, timeout=20) for ws in sockets)),
+                asyncio.gather(*(http_small.get("/api/board", headers=bearer("control_room"))
+                                 for _ in range(20))),
+            )  # fmt: skip
+            assert [f["type"] for f in frames] == ["snapshot"] * 40
+            assert [r.status_code for r in responses] == [200] * 20
+            probe = tag("pool")
+            await send(topics.BOARD, _delta(probe, 1, 10), key=b"etela-pohjanmaa")
+            await asyncio.gather(*(until(ws, lambda f, i: i["id"] == probe) for ws in sockets))
+        await send(topics.BOARD, {**_delta(probe, 2, 0), "op": "remove", "data": None},
+                   key=b"etela-pohjanmaa")  # fmt: skip
+    finally:
+        small.stop()
+    assert "Too many connections" not in small.log_path.read_text()
 
 
 async def test_rules_api_validates_dry_runs_and_activates_for_operators_only(
