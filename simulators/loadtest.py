@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -86,13 +85,23 @@ async def _watch(url: str, measure: Measure, path: str) -> None:
                         measure.seen(str(item.get("need_id")), "team")
 
 
-def _bar(done: float, total: float, m: Measure) -> str:
-    width = 30
-    filled = int(width * min(1.0, done / total)) if total else width
-    b = list(m.board.values())[-200:]
-    return (f"\r[{'#' * filled}{'.' * (width - filled)}] {done:5.0f}/{total:.0f} s  "
-            f"sent {m.produced}  needs {len(m.sent)}  on board {len(m.board)}  "
-            f"to teams {len(m.team)}  p99 {pct(b, 0.99) or '-'} ms ")  # fmt: skip
+def _stats(m: Measure) -> str:
+    recent = list(m.board.values())[-200:]
+    return (f"sent {m.produced}  needs {len(m.sent)}  on board {len(m.board)}  "
+            f"to teams {len(m.team)}  p99 {pct(recent, 0.99) or '-'} ms")  # fmt: skip
+
+
+def _progress(total_s: float, console: Any = None) -> tuple[Any, Any]:
+    """A rich progress bar on stderr: elapsed of total seconds, and the running figures."""
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    seconds = TextColumn("{task.completed:>4.0f}/{task.total:.0f} s")
+    bar = Progress(
+        TextColumn("[bold]loadtest"), BarColumn(), seconds, TimeElapsedColumn(),
+        TextColumn("{task.fields[stats]}"), console=console or Console(stderr=True),
+    )  # fmt: skip
+    return bar, bar.add_task("loadtest", total=total_s, stats="")
 
 
 async def _metric(http: Any, url: str, name: str) -> float:
@@ -120,6 +129,9 @@ async def loadtest(
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=2, acks=1)
     await producer.start()
     await asyncio.sleep(2)  # sockets connect and take their snapshots
+    bar, task = _progress(duration_s) if progress else (None, None)
+    if bar is not None:
+        bar.start()
     m.started = began = time.monotonic()
     dead_before = 0.0
     async with httpx.AsyncClient(timeout=5) as http:
@@ -137,8 +149,8 @@ async def loadtest(
                         fut.add_done_callback(
                             lambda f, n=need: m.sent.setdefault(n, time.monotonic())
                         )
-                if progress:
-                    sys.stderr.write(_bar(elapsed, duration_s, m))
+                if bar is not None:
+                    bar.update(task, completed=elapsed, stats=_stats(m))
                 await asyncio.sleep(0.05)
             await producer.flush()
             await asyncio.sleep(5)  # let the last needs arrive
@@ -161,8 +173,9 @@ async def loadtest(
             for task in watchers:
                 task.cancel()
             await producer.stop()
-    if progress:
-        sys.stderr.write(_bar(duration_s, duration_s, m) + "\n")
+    if bar is not None:
+        bar.update(task, completed=duration_s, stats=_stats(m))
+        bar.stop()
     ran = time.monotonic() - began
     return {
         "scenario": scenario.name if scenario else "basic", "rate": rate, "seed": seed,

@@ -69,3 +69,23 @@ def test_bad_scenarios_are_refused_with_the_reason(tmp_path: Path) -> None:
     typo.write_text("name: typo\nphases: [{alarms: 2}]\n")
     with pytest.raises(ValueError, match="alarms"):
         load_scenario(str(typo))
+
+
+def test_the_loadtest_progress_bar_shows_time_and_running_figures() -> None:
+    import io
+
+    from rich.console import Console
+
+    from simulators.loadtest import Measure, _progress, _stats
+
+    out = io.StringIO()
+    bar, task = _progress(60, Console(file=out, width=160, force_terminal=False))
+    m = Measure(produced=42)
+    m.sent["need-1"] = 0.0
+    m.board["need-1"] = 55.0
+    bar.start()
+    bar.update(task, completed=30, stats=_stats(m))
+    bar.stop()
+    text = out.getvalue()
+    assert "30/60 s" in text
+    assert "sent 42  needs 1  on board 1" in text and "p99 55.0 ms" in text
