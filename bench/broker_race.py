@@ -84,7 +84,7 @@ def main() -> None:
                     one_run(bootstrap, f"race-{run}", args.producers, total)
                 )
                 print(f"run {run}: {args.producers} producers, {total} records: live reader "
-                      f"missed {len(missed)} {missed[:10]}; re-read finds them: {found}")  # fmt: skip
+                      f"missed {len(missed)} {missed[:10]}; re-read has them: {found}")  # fmt: skip
         finally:
             child.stop()
 
