@@ -5,20 +5,16 @@ Kafka answers a long-poll fetch as soon as data arrives, so that is harmless the
 embedded Tansu broker holds every fetch for the full wait (measured: latency = wait), so the
 embedded profile needs a short wait. See docs/embedded.md.
 
-Lost records (faust-streaming 0.15.3, any broker): when a worker takes partitions and a table
-has a changelog to recover, the recovery starts the fetcher, then resumes the stream
-partitions *before* it seeks them to their committed offsets. Records fetched in between are
-handed to the agents (some are abandoned when the flow is suspended), and the drain loop then
-writes their offsets over the read offsets the seek has just set. When the seek's fetch
-brings them again they look older than what was read, and Faust drops them as duplicates:
-they are never processed (measured before the fix: 1-200 of 400 alarms in about one restart
-of four, ``bench/restart_probe.py``). The drain loop below is Faust's own with two changes:
-a record fetched again is delivered again (no "already read" drop), and a record whose
-hand-over loses the race against a flow suspension is fetched again when the flow resumes
-(Faust forgets it, and unless a seek follows nothing fetches it again: one alarm of 400 was
-lost so in a CI run with only the first change). Waiting out the suspension instead
-deadlocks the changelog recovery, which reads through the same loop. Tike is at-least-once
-with idempotent effects, so a redelivery costs a duplicate that is recognised, never a loss.
+Passed-over records (faust-streaming 0.15.3; docs/dispatch.md, "Records lost around a
+restart"): around a rebalance or restart Faust can move a partition's fetch position past
+records that no agent processed, and commit past them. Here: a record fetched again is
+delivered again (no "already read" drop); a record whose hand-over loses the race against a
+flow suspension, or that a stream skips during a rebalance (Faust acks those), is fetched
+again; partitions with no committed offset are sought to the log start; a commit only covers
+an unbroken run of processed records from the committed offset; and a partition whose commit
+stays held at such a hole (``HOLE_GRACE_S``), or that makes no progress with records after its
+committed offset (``STALL_GRACE_S``), is fetched again from there. Tike is at-least-once with
+idempotent effects, so a redelivery costs a duplicate that is recognised, never a loss.
 """
 
 from __future__ import annotations

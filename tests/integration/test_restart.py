@@ -168,7 +168,7 @@ async def kill_scenario(broker: str, worker: Worker, late: bool) -> None:
 
 
 @pytest.mark.xfail(
-    reason="some needs are still lost after a SIGKILL in about one fresh-clone run of three "
+    reason="needs were still lost after a SIGKILL in 2 of 30 looped runs "
     "(docs/dispatch.md; issue 4 stays open)",
     strict=False,
 )

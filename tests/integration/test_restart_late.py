@@ -16,7 +16,7 @@ pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 
 @pytest.mark.xfail(
-    reason="some needs are still lost after a SIGKILL in about one fresh-clone run of three "
+    reason="needs were still lost after a SIGKILL in 2 of 30 looped runs "
     "(docs/dispatch.md; issue 4 stays open)",
     strict=False,
 )
