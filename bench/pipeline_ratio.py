@@ -27,7 +27,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from simulators.collect import Collector
-from tests.integration.harness import Worker, start_broker, start_redis, worker_env
+from tests.integration.harness import worker_stack
 from tike import topics
 from tike.examples import example
 
@@ -119,17 +119,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=3000)
     args = parser.parse_args()
-    logs = Path(tempfile.mkdtemp(prefix="tike-ratio-"))
-    b, broker = start_broker(logs)
-    r, redis = start_redis(logs)
-    worker = Worker(worker_env(broker, redis, logs / "state"), logs / "worker.log")
-    try:
-        worker.start()
+    with worker_stack(Path(tempfile.mkdtemp(prefix="tike-ratio-"))) as (broker, _):
         print(json.dumps(asyncio.run(measure(broker, args.events)), indent=2))
-    finally:
-        worker.stop()
-        b.stop()
-        r.stop()
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import orjson
 
-from tests.integration.harness import Worker, producer, start_broker, start_redis, worker_env
+from tests.integration.harness import producer, worker_stack
 from tike import topics
 from tike.examples import example
 
@@ -54,11 +54,7 @@ def main() -> None:
     args = parser.parse_args()
     logs = args.out
     logs.mkdir(parents=True, exist_ok=True)
-    b, broker = start_broker(logs)
-    r, redis = start_redis(logs)
-    worker = Worker(worker_env(broker, redis, logs / "state"), logs / "worker.log")
-    try:
-        worker.start()
+    with worker_stack(logs) as (broker, worker):
 
         async def burst() -> None:
             prod = await producer(broker)
@@ -78,10 +74,6 @@ def main() -> None:
         argv = [spy, "record", "--pid", pid, "-d", str(args.seconds), "-r", "200"]
         subprocess.run([*argv, "--format", "raw", "-o", str(raw), "--nonblocking"], check=True)
         top(raw)
-    finally:
-        worker.stop()
-        b.stop()
-        r.stop()
 
 
 if __name__ == "__main__":

@@ -6,7 +6,8 @@ import asyncio
 import os
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -131,6 +132,21 @@ def worker_env(bootstrap: str, redis_url: str, state_dir: Path, **extra: str) ->
     )
     env.update(extra)
     return env
+
+
+@contextmanager
+def worker_stack(logs: Path, **extra: str) -> Iterator[tuple[str, Worker]]:
+    """A broker, Redis and a started worker for benchmarks; ``(bootstrap, worker)``."""
+    b, broker = start_broker(logs)
+    r, redis = start_redis(logs)
+    worker = Worker(worker_env(broker, redis, logs / "state", **extra), logs / "worker.log")
+    try:
+        worker.start()
+        yield broker, worker
+    finally:
+        worker.stop()
+        b.stop()
+        r.stop()
 
 
 async def producer(bootstrap: str) -> AIOKafkaProducer:
