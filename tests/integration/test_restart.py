@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import warnings
 from collections import Counter
 from typing import Any
 
@@ -35,6 +36,14 @@ def _alarms() -> list[dict[str, object]]:
         data["device_id"] = f"dev-kill-{i % 37}"
         out.append(data)
     return out
+
+
+def check(ok: bool, message: str) -> None:
+    """Assert; when it fails, also warn, so that the loss reaches the run's warning summary
+    even while the test is marked xfail."""
+    if not ok:
+        warnings.warn(f"SIGKILL test: {message}", stacklevel=2)
+    assert ok, message
 
 
 async def lost(
@@ -132,9 +141,9 @@ async def kill_scenario(broker: str, worker: Worker, late: bool) -> None:
             f"needs before kill {done_before}/{TOTAL}; "
             f"recovered in {time.monotonic() - started:.1f} s"
         )
-        assert not missing, await lost(missing, placed, intake, worker)
+        check(not missing, await lost(missing, placed, intake, worker) if missing else "")
         repeated = {k: v for k, v in counts.items() if v > 1}
-        assert not repeated, f"needs repeated: {repeated}"
+        check(not repeated, f"needs repeated: {repeated}")
         assert len(counts) == TOTAL
         # Every need reached the board, and no need was offered twice.
         need_ids = set(counts)
@@ -144,7 +153,7 @@ async def kill_scenario(broker: str, worker: Worker, late: bool) -> None:
             if need_ids <= on_board:
                 break
             await asyncio.sleep(0.2)
-        assert need_ids <= on_board, f"{len(need_ids - on_board)} needs missing from the board"
+        check(need_ids <= on_board, f"{len(need_ids - on_board)} needs missing from the board")
         offers = dispatches.matching(
             lambda d: d.get("kind") == "dispatch" and d["need_id"] in need_ids
         )
