@@ -26,14 +26,7 @@ from websockets.asyncio.client import ClientConnection, connect
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.integration.gw import fall_alarm, next_frame, team_on_duty, token
-from tests.integration.harness import (
-    Gateway,
-    Worker,
-    producer,
-    start_broker,
-    start_redis,
-    worker_env,
-)
+from tests.integration.harness import Gateway, producer, worker_stack
 from tike import topics
 
 
@@ -119,22 +112,14 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=20)
     args = parser.parse_args()
     logs = Path(tempfile.mkdtemp(prefix="tike-bench-"))
-    b, broker = start_broker(logs)
-    r, redis = start_redis(logs)
-    worker = Worker(worker_env(broker, redis, logs / "state"), logs / "worker.log")
-    gw = None
-    try:
-        worker.start()
-        gw = Gateway.create(broker, redis, logs / "gateway.log",
-                            TIKE_WS_SEND_TIMEOUT_S="2").start()  # fmt: skip
-        result = asyncio.run(measure(gw, broker, args.events, args.clients))
-        print(json.dumps(result, indent=2))
-    finally:
-        if gw is not None:
+    with worker_stack(logs) as (broker, redis, _):
+        gw = Gateway.create(broker, redis, logs / "gateway.log", TIKE_WS_SEND_TIMEOUT_S="2")
+        try:
+            gw.start()
+            result = asyncio.run(measure(gw, broker, args.events, args.clients))
+            print(json.dumps(result, indent=2))
+        finally:
             gw.stop()
-        worker.stop()
-        b.stop()
-        r.stop()
 
 
 if __name__ == "__main__":

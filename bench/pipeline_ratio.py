@@ -119,7 +119,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=3000)
     args = parser.parse_args()
-    with worker_stack(Path(tempfile.mkdtemp(prefix="tike-ratio-"))) as (broker, _):
+    with worker_stack(Path(tempfile.mkdtemp(prefix="tike-ratio-"))) as (broker, _, _):
         print(json.dumps(asyncio.run(measure(broker, args.events)), indent=2))
 
 

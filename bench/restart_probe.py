@@ -22,20 +22,12 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.integration.harness import (
-    Collector,
-    Worker,
-    producer,
-    start_broker,
-    start_redis,
-    worker_env,
-)
+from tests.integration.harness import Collector, Worker, producer, worker_stack
 from tike import topics
 from tike.examples import example
 
 
 async def one_run(broker: str, worker: Worker, early: bool) -> tuple[int, int]:
-    await asyncio.to_thread(worker.start)
     needs = await Collector(broker, topics.NEEDS).start()
     board = await Collector(broker, topics.BOARD).start()
     intake = await Collector(broker, topics.INTAKE).start()
@@ -103,18 +95,11 @@ def main() -> None:
     for run in range(1, args.runs + 1):
         with tempfile.TemporaryDirectory() as tmp:
             logs = Path(tmp)
-            b, broker = start_broker(logs)
-            r, redis = start_redis(logs)
-            env = worker_env(broker, redis, logs / "state", TIKE_SNAPSHOT_EVERY="25",
-                             TIKE_TICK_INTERVAL_S="0.5")  # fmt: skip
+            extra = {"TIKE_SNAPSHOT_EVERY": "25", "TIKE_TICK_INTERVAL_S": "0.5"}
             if args.commit_interval is not None:
-                env["TIKE_COMMIT_INTERVAL_S"] = str(args.commit_interval)
-            try:
-                worker = Worker(env, logs / "w.log")
+                extra["TIKE_COMMIT_INTERVAL_S"] = str(args.commit_interval)
+            with worker_stack(logs, **extra) as (broker, _, worker):
                 lost, never_ingested = asyncio.run(one_run(broker, worker, args.early))
-            finally:
-                b.stop()
-                r.stop()
             if lost and args.keep:
                 shutil.copytree(
                     logs, args.keep / f"run-{run}", ignore=shutil.ignore_patterns("state")

@@ -54,7 +54,7 @@ def main() -> None:
     args = parser.parse_args()
     logs = args.out
     logs.mkdir(parents=True, exist_ok=True)
-    with worker_stack(logs) as (broker, worker):
+    with worker_stack(logs) as (broker, _, worker):
 
         async def burst() -> None:
             prod = await producer(broker)

@@ -106,9 +106,18 @@ class _Consumer(faust_aiokafka.Consumer):
             return bool(super().ack(message))
         message.acked = True
         self._unacked_messages.discard(message)
-        tp = message.tp
-        self._abandoned[tp] = min(self._abandoned.get(tp, message.offset), message.offset)
+        self._abandon(message.tp, message.offset)
         return False
+
+    def _abandon(self, tp: TP, offset: int) -> None:
+        """Fetch ``tp`` again from ``offset`` (or an earlier abandoned record) when the flow
+        resumes."""
+        self._abandoned[tp] = min(self._abandoned.get(tp, offset), offset)
+
+    def _first_unprocessed(self, tp: TP) -> int | None:
+        """The committed offset, or before the first commit the offset the last seek set."""
+        committed = self._committed_offset[tp]
+        return committed if committed is not None else self._floor.get(tp)
 
     async def seek_to_committed(self) -> Mapping[TP, int]:
         offsets = await super().seek_to_committed()
@@ -128,8 +137,7 @@ class _Consumer(faust_aiokafka.Consumer):
         start one record after the committed offset (and anywhere when nothing was
         committed yet), so a record dropped before processing was committed past."""
         acked = self._acked[tp]
-        committed = self._committed_offset[tp]
-        floor = committed if committed is not None else self._floor.get(tp)
+        floor = self._first_unprocessed(tp)
         if acked and floor is not None and not self._covered(tp, floor, min(acked)):
             if self._holes.get(tp, (None, 0.0))[0] != floor:  # once per hole
                 self._holes[tp] = (floor, monotonic())
@@ -183,8 +191,7 @@ class _Consumer(faust_aiokafka.Consumer):
                 continue
             if now - self._progress.setdefault(tp, now) < STALL_GRACE_S:
                 continue
-            committed = self._committed_offset[tp]
-            start = committed if committed is not None else self._floor.get(tp)
+            start = self._first_unprocessed(tp)
             end = self.highwater(tp)
             if start is not None and end is not None and end > start:
                 self._progress[tp] = now  # give the refetch its own grace
@@ -193,12 +200,13 @@ class _Consumer(faust_aiokafka.Consumer):
                                  STALL_GRACE_S, end - 1)  # fmt: skip
                 await self.seek(tp, start)
 
-    async def _refetch(self, abandoned: dict[Any, int]) -> None:
+    async def _refetch(self) -> None:
         """Move each partition back to its oldest abandoned record, unless a seek since (the
         rebalance's own) put it at or before that record: then nothing at or after the
         record has been delivered since. (Not asked of the consumer: awaiting ``position()``
         here coincided with a stall of every partition in a test run.)"""
         assigned = self.assignment()
+        abandoned = self._abandoned
         for tp, offset in list(abandoned.items()):
             del abandoned[tp]
             if tp not in assigned:
@@ -223,15 +231,14 @@ class _Consumer(faust_aiokafka.Consumer):
         # last seek, else from the seek's next offset; never from a record fetched before
         # that seek (still delivered: a batch does not know it was overtaken by a seek).
         delivered, floor = self._delivered, self._floor
-        abandoned = self._abandoned
         flow_active = self.app.flow_control.is_active
         last_unstall = monotonic()
         try:
             while not (consumer_should_stop() or fetcher_should_stop()):
                 set_flag(CONSUMER_FETCHING)
                 if not self.suspend_flow.is_set() and flow_active():
-                    if abandoned:
-                        await self._refetch(abandoned)
+                    if self._abandoned:
+                        await self._refetch()
                     if self._holes:
                         await self._heal()
                     if monotonic() - last_unstall >= 1.0:
@@ -274,7 +281,7 @@ class _Consumer(faust_aiokafka.Consumer):
                         if handing in won.done:
                             set_read_offset(tp, offset)
                         else:
-                            abandoned[tp] = min(abandoned.get(tp, offset), offset)
+                            self._abandon(tp, offset)
                     unset_flag(CONSUMER_FETCHING)
         except self.consumer_stopped_errors:
             if self.transport.app.should_stop:

@@ -135,14 +135,15 @@ def worker_env(bootstrap: str, redis_url: str, state_dir: Path, **extra: str) ->
 
 
 @contextmanager
-def worker_stack(logs: Path, **extra: str) -> Iterator[tuple[str, Worker]]:
-    """A broker, Redis and a started worker for benchmarks; ``(bootstrap, worker)``."""
+def worker_stack(logs: Path, **extra: str) -> Iterator[tuple[str, str, Worker]]:
+    """A broker, Redis and a started worker for benchmarks; ``(bootstrap, redis_url,
+    worker)``."""
     b, broker = start_broker(logs)
     r, redis = start_redis(logs)
     worker = Worker(worker_env(broker, redis, logs / "state", **extra), logs / "worker.log")
     try:
         worker.start()
-        yield broker, worker
+        yield broker, redis, worker
     finally:
         worker.stop()
         b.stop()
