@@ -29,6 +29,8 @@ from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
 from mode import Service
 
+from streams.consumer_trace import ConsumerTrace
+
 #: How long a partition's commit may wait for a passed-over record before it is fetched again.
 HOLE_GRACE_S = 3.0
 #: How long a partition with records after its committed offset may show no progress at all
@@ -84,11 +86,31 @@ class _Consumer(faust_aiokafka.Consumer):
         # Holes: partitions whose commit waits for a record that was passed over while later
         # ones were processed: (the record's offset, when the hole was first seen).
         self._holes: dict[TP, tuple[int, float]] = {}
-        # When each partition last delivered or acknowledged a record.
-        self._progress: dict[TP, float] = {}
+        # Per partition: what it had delivered, acknowledged and committed when last looked
+        # at, and since when that has not changed.
+        self._progress: dict[TP, tuple[tuple[Any, ...], float]] = {}
         # Records to fetch again (lowest offset per partition): handed over too late, or
         # skipped by a stream. Refetched once the flow resumes.
         self._abandoned: dict[TP, int] = {}
+        # What happened to each partition's records lately, for the refetch warnings.
+        self._trace = ConsumerTrace()
+
+    async def _wait_next_records(self, timeout: float) -> Any:
+        records, active = await super()._wait_next_records(timeout)
+        acks_enabled_for = self.app.topics.acks_enabled_for
+        for tp, batch in (records or {}).items():
+            if batch and acks_enabled_for(tp.topic):
+                note = f"to {batch[-1].offset}" if len(batch) > 1 else ""
+                self._trace.add(tp, "fetched", batch[0].offset, note)
+        return records, active
+
+    async def _commit_offsets(
+        self, offsets: Mapping[TP, int], start_new_transaction: bool = True
+    ) -> bool:
+        done = bool(await super()._commit_offsets(offsets, start_new_transaction))
+        for tp, offset in offsets.items():
+            self._trace.add(tp, "committed", offset, "" if done else "refused")
+        return done
 
     def ack(self, message: Any) -> bool:
         """Faust's streams skip a record they take from their buffer while the flow is
@@ -102,10 +124,13 @@ class _Consumer(faust_aiokafka.Consumer):
         if self.app.flow_control.is_active() and (
             message.generation_id == self.app.consumer_generation_id
         ):
-            self._progress[message.tp] = monotonic()
+            self._trace.add(message.tp, "acked", message.offset)
             return bool(super().ack(message))
         message.acked = True
         self._unacked_messages.discard(message)
+        self._trace.add(message.tp, "ack refused", message.offset,
+                        f"flow={self.app.flow_control.is_active()} generation="
+                        f"{message.generation_id}/{self.app.consumer_generation_id}")  # fmt: skip
         self._abandon(message.tp, message.offset)
         return False
 
@@ -122,10 +147,10 @@ class _Consumer(faust_aiokafka.Consumer):
     async def seek_to_committed(self) -> Mapping[TP, int]:
         offsets = await super().seek_to_committed()
         self._seeks += 1
-        now = monotonic()
         for tp, offset in offsets.items():
+            self._trace.add(tp, "sought to committed", offset, f"seek {self._seeks}")
             self._delivered.pop(tp, None)
-            self._progress[tp] = now
+            self._progress.pop(tp, None)
             if offset is not None and offset >= 0:
                 self._floor[tp] = offset
             else:
@@ -161,7 +186,42 @@ class _Consumer(faust_aiokafka.Consumer):
         if committed is not None:
             offset_from = max(offset_from, committed)
         if offset_from <= offset_to:
+            self._trace.add(tp, "gap", offset_from, f"to {offset_to}")
             self._gap[tp].addi(offset_from, offset_to + 1)
+            self.log.warning("counting %s[%s] %s-%s as a gap [%s]", tp.topic, tp.partition,
+                             offset_from, offset_to, self._describe(tp))  # fmt: skip
+
+    def _describe(self, tp: TP) -> str:
+        """The consumer's state of ``tp``, for the warnings when it is fetched again: whether
+        Faust fetches it (active, paused, or held back while its stream buffer is full), what
+        the fetcher holds and where it stands, and how full the stream buffers are."""
+        try:
+            active = self._active_partitions
+            parts = [
+                f"active={active is not None and tp in active}",
+                f"buffered={tp in self._buffered_partitions}",
+                f"paused={tp in self._paused_partitions}",
+                f"flow={self.app.flow_control.is_active()}",
+            ]
+            consumer = self._thread._consumer
+            if consumer is not None:
+                fetcher = consumer._fetcher
+                held = fetcher._records.get(tp)
+                state = consumer._subscription.subscription.assignment.state_value(tp)
+                position = state.position if state.has_valid_position else None
+                parts += [
+                    f"position={position}",
+                    f"fetcher_paused={state.paused}",
+                    f"fetched={type(held).__name__ if held is not None else None}",
+                    f"in_flight={len(fetcher._in_flight)}",
+                ]
+            for chan in cast(Any, self.app.topics)._tp_index.get(tp, ()):
+                queue = chan.queue
+                parts.append(f"buffer={queue.qsize()}/{queue.maxsize}"
+                             f"+{len(queue._pending_pressure_drop_callbacks)}")  # fmt: skip
+            return " ".join(parts) + "; history: " + self._trace.describe(tp)
+        except Exception as exc:  # a diagnostic must never stop the consumer
+            return f"(state unknown: {exc!r})"
 
     async def _heal(self) -> None:
         """Fetch again from every hole older than ``HOLE_GRACE_S``. Whatever passed the
@@ -177,27 +237,39 @@ class _Consumer(faust_aiokafka.Consumer):
             elif now - since >= HOLE_GRACE_S:
                 self._holes[tp] = (offset, now)  # give the refetch its own grace
                 self.log.warning("fetching %s[%s] again from %s: passed over, later records "
-                                 "were processed", tp.topic, tp.partition, offset)  # fmt: skip
+                                 "were processed [%s]", tp.topic, tp.partition, offset,
+                                 self._describe(tp))  # fmt: skip
+                self._trace.add(tp, "sought", offset, "passed over")
                 await self.seek(tp, offset)
 
     async def _unstall(self) -> None:
         """A partition's last records can be passed over with nothing after them, so no
         hole shows. A partition that has records after its committed offset (by the fetch
-        high watermark) but has delivered and acknowledged nothing for ``STALL_GRACE_S`` is
-        fetched again from that offset."""
+        high watermark) but has delivered, acknowledged and committed nothing new for
+        ``STALL_GRACE_S`` is fetched again from that offset. (Progress is read from the
+        bookkeeping, not from ``ack()``: Faust's compiled stream iterator acknowledges
+        records without calling it.)"""
         now = monotonic()
         for tp in self.assignment():
             if not self.app.topics.acks_enabled_for(tp.topic) or tp in self._holes:
                 continue
-            if now - self._progress.setdefault(tp, now) < STALL_GRACE_S:
+            acked = self._acked.get(tp)
+            mark = (self._delivered.get(tp), self._committed_offset.get(tp),
+                    len(acked) if acked else 0, acked[-1] if acked else None)  # fmt: skip
+            seen = self._progress.get(tp)
+            if seen is None or seen[0] != mark:
+                self._progress[tp] = (mark, now)
+                continue
+            if now - seen[1] < STALL_GRACE_S:
                 continue
             start = self._first_unprocessed(tp)
             end = self.highwater(tp)
             if start is not None and end is not None and end > start:
-                self._progress[tp] = now  # give the refetch its own grace
+                self._progress[tp] = (mark, now)  # give the refetch its own grace
                 self.log.warning("fetching %s[%s] again from %s: nothing processed for %.0f s "
-                                 "with records up to %s", tp.topic, tp.partition, start,
-                                 STALL_GRACE_S, end - 1)  # fmt: skip
+                                 "with records up to %s [%s]", tp.topic, tp.partition, start,
+                                 STALL_GRACE_S, end - 1, self._describe(tp))  # fmt: skip
+                self._trace.add(tp, "sought", start, "stalled")
                 await self.seek(tp, start)
 
     async def _refetch(self) -> None:
@@ -215,7 +287,10 @@ class _Consumer(faust_aiokafka.Consumer):
             if last is not None and last >= offset:
                 self.log.info("fetching %s[%s] again from %s (missed during a rebalance)",
                               tp.topic, tp.partition, offset)  # fmt: skip
+                self._trace.add(tp, "sought", offset, "abandoned")
                 await self.seek(tp, offset)
+            else:
+                self._trace.add(tp, "not sought", offset, f"abandoned; last delivered {last}")
 
     async def _drain_messages(self, fetcher: Any) -> None:  # pragma: no cover - Faust's loop
         callback = self.callback
@@ -269,7 +344,6 @@ class _Consumer(faust_aiokafka.Consumer):
                             ):
                                 await self._add_gap(tp, last + 1, offset - 1)
                             delivered[tp] = offset
-                        self._progress[tp] = monotonic()
                         if commit_every is not None and self._n_acked >= commit_every:
                             self._n_acked = 0
                             await self.commit()
@@ -280,7 +354,12 @@ class _Consumer(faust_aiokafka.Consumer):
                         won = await self.wait_first(handing, self.suspend_flow.wait())
                         if handing in won.done:
                             set_read_offset(tp, offset)
+                            if batch_seeks == self._seeks:
+                                self._trace.add(tp, "delivered", offset)
+                            else:
+                                self._trace.add(tp, "delivered", offset, "fetched before a seek")
                         else:
+                            self._trace.add(tp, "abandoned", offset, "hand-over lost")
                             self._abandon(tp, offset)
                     unset_flag(CONSUMER_FETCHING)
         except self.consumer_stopped_errors:

@@ -56,6 +56,9 @@ async def lost(
     ingested but never published by the de-duplication (and whether it dropped them as
     duplicates)."""
     ingested = {n["origin"]["event_id"] for n in intake.matching(lambda n: True)}
+    stuck = sorted(
+        (r.partition, r.offset) for r in intake.records if r.json()["origin"]["event_id"] in missing
+    )
     log = worker.log_path.read_text(errors="replace")
     dropped = sum(
         1
@@ -76,8 +79,34 @@ async def lost(
     return (
         f"{len(missing & reread)} of the missing are on tike.needs when it is read again; "
         f"{len(missing)} needs lost: {len(missing & ingested)} on tike.intake but not on "
-        f"tike.needs ({dropped} of them dropped as duplicates); {len(missing - ingested)} "
+        f"tike.needs ({dropped} of them dropped as duplicates; tike.intake (partition, offset) "
+        f"{stuck}); {len(missing - ingested)} "
         f"never ingested, tike.in.alarms offsets {never}"
+    )
+
+
+async def off_board(absent: set[str], needs: Collector, board: Collector, worker: Worker) -> str:
+    """Where the needs missing from the board stopped: never journalled by the situation
+    agent, or journalled but not projected (tike.journal is read again from the start)."""
+    at = sorted((r.partition, r.offset) for r in needs.records if r.json()["need_id"] in absent)
+    bootstrap = worker.env["TIKE_KAFKA_BOOTSTRAP"]
+    journalled: dict[str, tuple[int, int]] = {}
+    for partition in await partitions_of(bootstrap, topics.JOURNAL):
+        for value, _, offset in await read_partition(bootstrap, topics.JOURNAL, partition, 0):
+            for out in orjson.loads(value)["outputs"]:
+                delta = out["value"]
+                if delta.get("entity") == "need" and delta.get("id") in absent:
+                    journalled.setdefault(delta["id"], (partition, offset))
+    board_reread = set()
+    for partition in await partitions_of(bootstrap, topics.BOARD):
+        for value, _, _ in await read_partition(bootstrap, topics.BOARD, partition, 0):
+            delta = orjson.loads(value)
+            if delta.get("entity") == "need":
+                board_reread.add(delta.get("id"))
+    return (
+        f"{len(absent)} needs missing from the board ({len(absent & board_reread)} of them on "
+        f"tike.board when it is read again); tike.needs (partition, offset) {at}; "
+        f"{len(journalled)} journalled, at tike.journal {sorted(set(journalled.values()))}"
     )
 
 
@@ -153,7 +182,8 @@ async def kill_scenario(broker: str, worker: Worker, late: bool) -> None:
             if need_ids <= on_board:
                 break
             await asyncio.sleep(0.2)
-        check(need_ids <= on_board, f"{len(need_ids - on_board)} needs missing from the board")
+        if not need_ids <= on_board:
+            check(False, await off_board(need_ids - on_board, needs, board, worker))
         offers = dispatches.matching(
             lambda d: d.get("kind") == "dispatch" and d["need_id"] in need_ids
         )
