@@ -29,6 +29,7 @@ from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
 from mode import Service
 
+from streams import fetch_spans
 from streams.consumer_trace import ConsumerTrace
 
 #: How long a partition's commit may wait for a passed-over record before it is fetched again.
@@ -40,12 +41,31 @@ STALL_GRACE_S = 10.0
 
 class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
     def _create_worker_consumer(self, transport: Any) -> Any:
+        fetch_spans.install()
         consumer = super()._create_worker_consumer(transport)
         wait = getattr(self.app, "tike_fetch_max_wait_ms", None)
         if wait is not None:
             # Read by AIOKafkaConsumer.start() when it builds its Fetcher.
             consumer._fetch_max_wait_ms = int(wait)
         return consumer
+
+    async def _fetch_records(
+        self,
+        consumer: Any,
+        active_partitions: Any,
+        timeout: float | None = None,
+        max_records: int | None = None,
+    ) -> Any:
+        """Faust's fetch, plus the exact offset spans it handed over (streams/fetch_spans.py)."""
+        spans: dict[Any, list[tuple[int, int]]] = {}
+        token = fetch_spans.SINK.set(spans)
+        try:
+            records = await super()._fetch_records(
+                consumer, active_partitions, timeout=timeout, max_records=max_records
+            )
+        finally:
+            fetch_spans.SINK.reset(token)
+        return fetch_spans.Fetched(records, spans)
 
     async def seek_to_committed(self) -> Mapping[TP, int]:
         return cast(Mapping[TP, int], await self.call_thread(self._seek_to_committed))
@@ -86,6 +106,8 @@ class _Consumer(faust_aiokafka.Consumer):
         # Holes: partitions whose commit waits for a record that was passed over while later
         # ones were processed: (the record's offset, when the hole was first seen).
         self._holes: dict[TP, tuple[int, float]] = {}
+        # Per partition: the hole last fetched again, and how many times in a row.
+        self._healed: dict[TP, tuple[int, int]] = {}
         # Per partition: what it had delivered, acknowledged and committed when last looked
         # at, and since when that has not changed.
         self._progress: dict[TP, tuple[tuple[Any, ...], float]] = {}
@@ -96,12 +118,20 @@ class _Consumer(faust_aiokafka.Consumer):
         self._trace = ConsumerTrace()
 
     async def _wait_next_records(self, timeout: float) -> Any:
+        """Faust's wait for the next fetch. Offsets the fetch covered but that hold no record
+        (compaction, transaction markers, aborted batches) are gaps: a commit may pass them.
+        Nothing else is: a record that is fetched but not processed holds the commit."""
         records, active = await super()._wait_next_records(timeout)
         acks_enabled_for = self.app.topics.acks_enabled_for
-        for tp, batch in (records or {}).items():
-            if batch and acks_enabled_for(tp.topic):
-                note = f"to {batch[-1].offset}" if len(batch) > 1 else ""
-                self._trace.add(tp, "fetched", batch[0].offset, note)
+        spans = getattr(records, "spans", {})
+        for tp in set(records or ()) | set(spans):
+            if not acks_enabled_for(tp.topic):
+                continue
+            batch = (records or {}).get(tp) or []
+            for start, end in spans.get(tp, ()):
+                self._trace.add(tp, "fetched", start, f"to {end - 1}, {len(batch)} records")
+            for first, last in fetch_spans.gaps(spans.get(tp, ()), [r.offset for r in batch]):
+                await self._add_gap(tp, first, last)
         return records, active
 
     async def _commit_offsets(
@@ -188,8 +218,8 @@ class _Consumer(faust_aiokafka.Consumer):
         if offset_from <= offset_to:
             self._trace.add(tp, "gap", offset_from, f"to {offset_to}")
             self._gap[tp].addi(offset_from, offset_to + 1)
-            self.log.warning("counting %s[%s] %s-%s as a gap [%s]", tp.topic, tp.partition,
-                             offset_from, offset_to, self._describe(tp))  # fmt: skip
+            self.log.info("%s[%s] %s-%s hold no records (compacted or transaction markers)",
+                          tp.topic, tp.partition, offset_from, offset_to)  # fmt: skip
 
     def _describe(self, tp: TP) -> str:
         """The consumer's state of ``tp``, for the warnings when it is fetched again: whether
@@ -228,7 +258,9 @@ class _Consumer(faust_aiokafka.Consumer):
         record over (a batch dropped when the flow or the generation changed mid-fetch,
         buffers cleared, a skip), the partition's fetch position had moved past it, and
         nothing would bring it back before a restart. Records after it come again too:
-        redeliveries, which every effect tolerates."""
+        redeliveries, which every effect tolerates. A hole that outlives its refetch may be
+        below the log start (retention deleted the records before they were processed): the
+        fetch then resets to the log start, and the hole is counted as a gap, with an error."""
         now = monotonic()
         assigned = self.assignment()
         for tp, (offset, since) in list(self._holes.items()):
@@ -236,11 +268,30 @@ class _Consumer(faust_aiokafka.Consumer):
                 del self._holes[tp]
             elif now - since >= HOLE_GRACE_S:
                 self._holes[tp] = (offset, now)  # give the refetch its own grace
+                healed = self._healed.get(tp)
+                self._healed[tp] = (offset, healed[1] + 1 if healed and healed[0] == offset else 1)
+                if self._healed[tp][1] > 1 and await self._expired(tp, offset):
+                    continue
                 self.log.warning("fetching %s[%s] again from %s: passed over, later records "
                                  "were processed [%s]", tp.topic, tp.partition, offset,
                                  self._describe(tp))  # fmt: skip
                 self._trace.add(tp, "sought", offset, "passed over")
                 await self.seek(tp, offset)
+
+    async def _expired(self, tp: TP, offset: int) -> bool:
+        """Count ``offset`` up to the log start as a gap when retention has deleted it."""
+        try:
+            start = (await self.earliest_offsets(tp)).get(tp)
+        except Exception as exc:  # the next heal asks again
+            self.log.warning("cannot read the log start of %s[%s]: %r", tp.topic, tp.partition, exc)
+            return False
+        if start is None or start <= offset:
+            return False
+        self.log.error("%s[%s] %s-%s were deleted by retention before they were processed",
+                       tp.topic, tp.partition, offset, start - 1)  # fmt: skip
+        await self._add_gap(tp, offset, start - 1)
+        del self._holes[tp]
+        return True
 
     async def _unstall(self) -> None:
         """A partition's last records can be passed over with nothing after them, so no
@@ -300,12 +351,12 @@ class _Consumer(faust_aiokafka.Consumer):
         set_read_offset = self._read_offset.__setitem__
         set_flag, unset_flag = self.diag.set_flag, self.diag.unset_flag
         commit_every = self._commit_every
-        acks_enabled_for = self.app.topics.acks_enabled_for
         yield_every, num_since_yield = 100, 0
-        # Gaps (compaction, markers) are measured from the last offset delivered since the
-        # last seek, else from the seek's next offset; never from a record fetched before
-        # that seek (still delivered: a batch does not know it was overtaken by a seek).
-        delivered, floor = self._delivered, self._floor
+        # No gaps are guessed from jumps between delivered offsets (Faust does): a batch
+        # fetched around a concurrent seek, or dropped on the way, makes the same jump. The
+        # fetch reports real gaps (_wait_next_records). ``delivered`` (the last offset handed
+        # over since the last seek) only tells _refetch whether a record came after a seek.
+        delivered = self._delivered
         flow_active = self.app.flow_control.is_active
         last_unstall = monotonic()
         try:
@@ -333,16 +384,8 @@ class _Consumer(faust_aiokafka.Consumer):
                         offset = message.offset
                         # Faust drops a record below the read offset as already read; here it
                         # is delivered again (at-least-once: every effect is idempotent).
-                        if batch_seeks == self._seeks:
-                            last = delivered.get(tp)
-                            if last is None and tp in floor:
-                                last = floor[tp] - 1
-                            if (
-                                last is not None
-                                and offset - last > 1
-                                and acks_enabled_for(message.topic)
-                            ):
-                                await self._add_gap(tp, last + 1, offset - 1)
+                        fresh = batch_seeks == self._seeks
+                        if fresh:
                             delivered[tp] = offset
                         if commit_every is not None and self._n_acked >= commit_every:
                             self._n_acked = 0
@@ -354,7 +397,7 @@ class _Consumer(faust_aiokafka.Consumer):
                         won = await self.wait_first(handing, self.suspend_flow.wait())
                         if handing in won.done:
                             set_read_offset(tp, offset)
-                            if batch_seeks == self._seeks:
+                            if fresh:
                                 self._trace.add(tp, "delivered", offset)
                             else:
                                 self._trace.add(tp, "delivered", offset, "fetched before a seek")
