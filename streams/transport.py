@@ -270,7 +270,7 @@ class _Consumer(faust_aiokafka.Consumer):
                 self._holes[tp] = (offset, now)  # give the refetch its own grace
                 healed = self._healed.get(tp)
                 self._healed[tp] = (offset, healed[1] + 1 if healed and healed[0] == offset else 1)
-                if self._healed[tp][1] > 1 and await self._expired(tp, offset):
+                if self._healed[tp][1] > 1 and self._expired(tp, offset, await self._log_start(tp)):
                     continue
                 self.log.warning("fetching %s[%s] again from %s: passed over, later records "
                                  "were processed [%s]", tp.topic, tp.partition, offset,
@@ -278,19 +278,23 @@ class _Consumer(faust_aiokafka.Consumer):
                 self._trace.add(tp, "sought", offset, "passed over")
                 await self.seek(tp, offset)
 
-    async def _expired(self, tp: TP, offset: int) -> bool:
-        """Count ``offset`` up to the log start as a gap when retention has deleted it."""
+    async def _log_start(self, tp: TP) -> int | None:
         try:
-            start = (await self.earliest_offsets(tp)).get(tp)
+            return (await self.earliest_offsets(tp)).get(tp)
         except Exception as exc:  # the next heal asks again
             self.log.warning("cannot read the log start of %s[%s]: %r", tp.topic, tp.partition, exc)
-            return False
+            return None
+
+    def _expired(self, tp: TP, offset: int, start: int | None) -> bool:
+        """Count ``offset`` up to the log start as a gap when retention has deleted it."""
         if start is None or start <= offset:
             return False
         self.log.error("%s[%s] %s-%s were deleted by retention before they were processed",
                        tp.topic, tp.partition, offset, start - 1)  # fmt: skip
-        await self._add_gap(tp, offset, start - 1)
-        del self._holes[tp]
+        self._trace.add(tp, "gap", offset, f"to {start - 1}, deleted by retention")
+        committed = self._committed_offset[tp]
+        self._gap[tp].addi(max(offset, committed or 0), start)
+        self._holes.pop(tp, None)
         return True
 
     async def _unstall(self) -> None:

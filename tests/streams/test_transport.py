@@ -115,3 +115,22 @@ def test_an_ack_counts_once(consumer: _Consumer) -> None:
     assert consumer.ack(message)
     assert not consumer.ack(message)
     assert consumer._acked[TP0] == [0]
+
+
+def test_a_hole_below_the_log_start_becomes_a_gap(consumer: _Consumer) -> None:
+    # Retention deleted 10-49 before they were processed: fetching 10 again resets to 50.
+    consumer._committed_offset[TP0] = 10
+    consumer._holes[TP0] = (10, 0.0)
+    assert consumer._expired(TP0, 10, start=50)
+    assert TP0 not in consumer._holes
+    consumer._acked[TP0] = [50, 51]
+    assert consumer._new_offset(TP0) == 52
+
+
+def test_a_hole_inside_the_log_is_fetched_again_not_skipped(consumer: _Consumer) -> None:
+    consumer._committed_offset[TP0] = 10
+    consumer._holes[TP0] = (10, 0.0)
+    assert not consumer._expired(TP0, 10, start=0)
+    assert not consumer._expired(TP0, 10, start=None)  # the log start could not be read
+    consumer._acked[TP0] = [11, 12]
+    assert consumer._new_offset(TP0) is None
