@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import warnings
 from collections import Counter
 from typing import Any
 
@@ -36,14 +35,6 @@ def _alarms() -> list[dict[str, object]]:
         data["device_id"] = f"dev-kill-{i % 37}"
         out.append(data)
     return out
-
-
-def check(ok: bool, message: str) -> None:
-    """Assert; when it fails, also warn, so that the loss reaches the run's warning summary
-    even while the test is marked xfail."""
-    if not ok:
-        warnings.warn(f"SIGKILL test: {message}", stacklevel=2)
-    assert ok, message
 
 
 async def lost(
@@ -170,9 +161,9 @@ async def kill_scenario(broker: str, worker: Worker, late: bool) -> None:
             f"needs before kill {done_before}/{TOTAL}; "
             f"recovered in {time.monotonic() - started:.1f} s"
         )
-        check(not missing, await lost(missing, placed, intake, worker) if missing else "")
+        assert not missing, await lost(missing, placed, intake, worker) if missing else ""
         repeated = {k: v for k, v in counts.items() if v > 1}
-        check(not repeated, f"needs repeated: {repeated}")
+        assert not repeated, f"needs repeated: {repeated}"
         assert len(counts) == TOTAL
         # Every need reached the board, and no need was offered twice.
         need_ids = set(counts)
@@ -183,7 +174,7 @@ async def kill_scenario(broker: str, worker: Worker, late: bool) -> None:
                 break
             await asyncio.sleep(0.2)
         if not need_ids <= on_board:
-            check(False, await off_board(need_ids - on_board, needs, board, worker))
+            raise AssertionError(await off_board(need_ids - on_board, needs, board, worker))
         offers = dispatches.matching(
             lambda d: d.get("kind") == "dispatch" and d["need_id"] in need_ids
         )
@@ -206,11 +197,6 @@ async def kill_scenario(broker: str, worker: Worker, late: bool) -> None:
             await c.stop()
 
 
-@pytest.mark.xfail(
-    reason="needs were still lost after a SIGKILL in 2 of 30 looped runs "
-    "(docs/dispatch.md; issue 4 stays open)",
-    strict=False,
-)
 async def test_sigkill_during_ingest_loses_no_need_and_repeats_none(
     broker: str, worker: Worker
 ) -> None:

@@ -15,10 +15,5 @@ from tests.integration.test_restart import kill_scenario, worker_extra  # noqa: 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 
-@pytest.mark.xfail(
-    reason="needs were still lost after a SIGKILL in 2 of 30 looped runs "
-    "(docs/dispatch.md; issue 4 stays open)",
-    strict=False,
-)
 async def test_sigkill_during_dispatch_loses_no_need(broker: str, worker: Worker) -> None:
     await kill_scenario(broker, worker, late=True)
