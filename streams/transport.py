@@ -11,7 +11,9 @@ records that no agent processed, and commit past them. Here: a record fetched ag
 delivered again (no "already read" drop); a record whose hand-over loses the race against a
 flow suspension, or that a stream skips during a rebalance (Faust acks those), is fetched
 again; partitions with no committed offset are sought to the log start; a commit only covers
-an unbroken run of processed records from the committed offset; and a partition whose commit
+an unbroken run of processed records from the committed offset, where the only offsets counted
+as holding no record are those the fetch itself reports so (streams/fetch_spans.py, not jumps
+between delivered offsets as in Faust); and a partition whose commit
 stays held at such a hole (``HOLE_GRACE_S``), or that makes no progress with records after its
 committed offset (``STALL_GRACE_S``), is fetched again from there. Tike is at-least-once with
 idempotent effects, so a redelivery costs a duplicate that is recognised, never a loss.
@@ -30,7 +32,7 @@ from faust.types import TP
 from mode import Service
 
 from streams import fetch_spans
-from streams.consumer_trace import ConsumerTrace
+from streams.consumer_trace import ConsumerTrace, consumer_state
 
 #: How long a partition's commit may wait for a passed-over record before it is fetched again.
 HOLE_GRACE_S = 3.0
@@ -222,36 +224,7 @@ class _Consumer(faust_aiokafka.Consumer):
                           tp.topic, tp.partition, offset_from, offset_to)  # fmt: skip
 
     def _describe(self, tp: TP) -> str:
-        """The consumer's state of ``tp``, for the warnings when it is fetched again: whether
-        Faust fetches it (active, paused, or held back while its stream buffer is full), what
-        the fetcher holds and where it stands, and how full the stream buffers are."""
-        try:
-            active = self._active_partitions
-            parts = [
-                f"active={active is not None and tp in active}",
-                f"buffered={tp in self._buffered_partitions}",
-                f"paused={tp in self._paused_partitions}",
-                f"flow={self.app.flow_control.is_active()}",
-            ]
-            consumer = self._thread._consumer
-            if consumer is not None:
-                fetcher = consumer._fetcher
-                held = fetcher._records.get(tp)
-                state = consumer._subscription.subscription.assignment.state_value(tp)
-                position = state.position if state.has_valid_position else None
-                parts += [
-                    f"position={position}",
-                    f"fetcher_paused={state.paused}",
-                    f"fetched={type(held).__name__ if held is not None else None}",
-                    f"in_flight={len(fetcher._in_flight)}",
-                ]
-            for chan in cast(Any, self.app.topics)._tp_index.get(tp, ()):
-                queue = chan.queue
-                parts.append(f"buffer={queue.qsize()}/{queue.maxsize}"
-                             f"+{len(queue._pending_pressure_drop_callbacks)}")  # fmt: skip
-            return " ".join(parts) + "; history: " + self._trace.describe(tp)
-        except Exception as exc:  # a diagnostic must never stop the consumer
-            return f"(state unknown: {exc!r})"
+        return consumer_state(self, tp) + "; history: " + self._trace.describe(tp)
 
     async def _heal(self) -> None:
         """Fetch again from every hole older than ``HOLE_GRACE_S``. Whatever passed the
