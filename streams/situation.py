@@ -169,7 +169,9 @@ def register(ctx: StreamContext, follower: RulesFollower, watchdog: Watchdog) ->
             await follower.ready.wait()
             if not held(topic, partition):
                 # Fetched before a rebalance moved the partition away: its new owner applies
-                # it. Applying it here would fork the partition's journal.
+                # it. Applying it here would fork the partition's journal. (Faust acknowledges
+                # it anyway; should the partition come back, the seek to its committed offset
+                # forgets that acknowledgement: streams/transport.py.)
                 metrics.STALE_INPUTS.labels(topic).inc()
                 continue
             sit = await parts.get(partition)

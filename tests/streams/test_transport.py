@@ -134,3 +134,16 @@ def test_a_hole_inside_the_log_is_fetched_again_not_skipped(consumer: _Consumer)
     assert not consumer._expired(TP0, 10, start=None)  # the log start could not be read
     consumer._acked[TP0] = [11, 12]
     assert consumer._new_offset(TP0) is None
+
+
+def test_a_seek_to_committed_forgets_the_acknowledgements_gathered_before_it(
+    consumer: _Consumer,
+) -> None:
+    # Offset 10 was acknowledged while the partition was away (a record an agent skipped as
+    # stale): after the partition comes back and is sought to 10, that ack must not count.
+    consumer._acked[TP0] = [10]
+    consumer._acked_index[TP0] = {10}
+    consumer._sought({TP0: 10})
+    consumer._committed_offset[TP0] = 10
+    consumer._acked[TP0].append(11)
+    assert consumer._new_offset(TP0) is None  # 10 must be processed again first
