@@ -169,10 +169,12 @@ def register(ctx: StreamContext, follower: RulesFollower, watchdog: Watchdog) ->
             await follower.ready.wait()
             if not held(topic, partition):
                 # Fetched before a rebalance moved the partition away: its new owner applies
-                # it. Applying it here would fork the partition's journal. (Faust acknowledges
-                # it anyway; should the partition come back, the seek to its committed offset
-                # forgets that acknowledgement: streams/transport.py.)
+                # it. Applying it here would fork the partition's journal. Faust acknowledges
+                # it anyway; the consumer strikes that out (streams/transport.py).
                 metrics.STALE_INPUTS.labels(topic).inc()
+                unprocessed = getattr(app.consumer, "unprocessed", None)
+                if unprocessed is not None:
+                    unprocessed(msg.tp, msg.offset)
                 continue
             sit = await parts.get(partition)
             if topic == topics.NEEDS:

@@ -116,6 +116,8 @@ class _Consumer(faust_aiokafka.Consumer):
         # Records to fetch again (lowest offset per partition): handed over too late, or
         # skipped by a stream. Refetched once the flow resumes.
         self._abandoned: dict[TP, int] = {}
+        # Records agents let go without processing them, whose acknowledgements must not count.
+        self._unprocessed: dict[TP, set[int]] = {}
         # What happened to each partition's records lately, for the refetch warnings.
         self._trace = ConsumerTrace()
 
@@ -176,12 +178,27 @@ class _Consumer(faust_aiokafka.Consumer):
         committed = self._committed_offset[tp]
         return committed if committed is not None else self._floor.get(tp)
 
+    def unprocessed(self, tp: TP, offset: int) -> None:
+        """An agent let this record go without processing it (the situation agent's stale
+        skip during a rebalance). Faust's compiled stream iterator acknowledges it anyway,
+        without calling :meth:`ack`; that acknowledgement is struck out before the next
+        commit, so should the partition come back, the commit waits for the record."""
+        self._unprocessed.setdefault(tp, set()).add(offset)
+        self._trace.add(tp, "let go unprocessed", offset)
+
+    def _strike_unprocessed(self, tp: TP) -> None:
+        pending = self._unprocessed.get(tp)
+        if not pending:
+            return
+        index = self._acked_index[tp]
+        for offset in [o for o in pending if o in index]:
+            index.discard(offset)
+            self._acked[tp].remove(offset)
+            pending.discard(offset)
+        if not pending:
+            del self._unprocessed[tp]
+
     async def seek_to_committed(self) -> Mapping[TP, int]:
-        """After the seek every record from the committed offset comes again, so the
-        acknowledgements gathered before it are forgotten. One of them may be of a record no
-        agent processed: Faust's compiled stream iterator acknowledges whatever an agent let
-        go, also a record the situation agent skipped as stale during the rebalance, and such
-        an acknowledgement must not carry the next commit past it."""
         offsets = await super().seek_to_committed()
         self._sought(offsets)
         return offsets
@@ -191,8 +208,6 @@ class _Consumer(faust_aiokafka.Consumer):
         self._seeks += 1
         for tp, offset in offsets.items():
             self._trace.add(tp, "sought to committed", offset, f"seek {self._seeks}")
-            self._acked.pop(tp, None)
-            self._acked_index.pop(tp, None)
             self._delivered.pop(tp, None)
             self._progress.pop(tp, None)
             if offset is not None and offset >= 0:
@@ -204,6 +219,7 @@ class _Consumer(faust_aiokafka.Consumer):
         """Commit only from an unbroken run of acknowledged records. Faust lets the run
         start one record after the committed offset (and anywhere when nothing was
         committed yet), so a record dropped before processing was committed past."""
+        self._strike_unprocessed(tp)
         acked = self._acked[tp]
         floor = self._first_unprocessed(tp)
         if acked and floor is not None and not self._covered(tp, floor, min(acked)):
