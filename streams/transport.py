@@ -152,7 +152,10 @@ class _Consumer(faust_aiokafka.Consumer):
         "so that lag does not grow": the commit moves past a record never processed, and
         unless a seek follows, nothing fetches it again. Such a record is fetched again
         instead. (A processed record acknowledged in that window is fetched again too: a
-        redelivery, which every effect tolerates.)"""
+        redelivery, which every effect tolerates.) This is the pure-Python stream iterator;
+        Faust's compiled one (used when its extensions are built) drops a skipped record
+        without any acknowledgement and acknowledges processed ones without calling this, so
+        there the hole and stall rules below fetch the skipped record again."""
         if message.acked:
             return False
         if self.app.flow_control.is_active() and (
