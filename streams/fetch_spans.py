@@ -49,17 +49,15 @@ def install() -> None:
         batch = self._partition_records
         if sink is None or batch is None:
             return original(self, max_records)
-        tp = self._topic_partition
-        try:
-            state = self._assignment.state_value(tp)
-            start = batch.next_fetch_offset
-            # What FetchResult.check_assignment requires before it hands anything over.
-            valid = self._assignment.active and not state.paused and state.position == start
-        except Exception:  # unassigned meanwhile: nothing is handed over
-            valid = False
+        # Read from the batch, not the partition's position: Faust seeks from its own
+        # thread, so the position can move under this call. The batch's next offset moves
+        # only as this call iterates it, and is what getall then sets the position to; when
+        # check_assignment refuses the hand-over it does not move at all.
+        start = batch.next_fetch_offset
         records = original(self, max_records)
-        if valid and state.position > start:
-            sink.setdefault(tp, []).append((start, state.position))
+        end = batch.next_fetch_offset
+        if end > start:
+            sink.setdefault(self._topic_partition, []).append((start, end))
         return records
 
     cls.getall = getall

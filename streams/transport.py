@@ -29,6 +29,7 @@ from typing import Any, cast
 from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
+from faust.types.tuples import ack_lock
 from mode import Service
 
 from streams import fetch_spans
@@ -193,11 +194,16 @@ class _Consumer(faust_aiokafka.Consumer):
         pending = self._unprocessed.get(tp)
         if not pending:
             return
-        index = self._acked_index[tp]
-        for offset in [o for o in pending if o in index]:
-            index.discard(offset)
-            self._acked[tp].remove(offset)
-            pending.discard(offset)
+        committed = self._committed_offset[tp]
+        with ack_lock:  # Faust's acknowledgements may come from other threads
+            index = self._acked_index[tp]
+            for offset in list(pending):
+                if offset in index:
+                    index.discard(offset)
+                    self._acked[tp].remove(offset)
+                    pending.discard(offset)
+                elif committed is not None and offset < committed:
+                    pending.discard(offset)  # its acknowledgement can no longer arrive
         if not pending:
             del self._unprocessed[tp]
 
@@ -250,6 +256,7 @@ class _Consumer(faust_aiokafka.Consumer):
         if offset_from <= offset_to:
             self._trace.add(tp, "gap", offset_from, f"to {offset_to}")
             self._gap[tp].addi(offset_from, offset_to + 1)
+            self._gap[tp].merge_overlaps()
             self.log.info("%s[%s] %s-%s hold no records (compacted or transaction markers)",
                           tp.topic, tp.partition, offset_from, offset_to)  # fmt: skip
 
@@ -267,8 +274,9 @@ class _Consumer(faust_aiokafka.Consumer):
         now = monotonic()
         assigned = self.assignment()
         for tp, (offset, since) in list(self._holes.items()):
-            if tp not in assigned:
-                del self._holes[tp]
+            committed = self._committed_offset[tp]
+            if tp not in assigned or (committed is not None and offset < committed):
+                del self._holes[tp]  # gone, or committed past meanwhile (another owner)
             elif now - since >= HOLE_GRACE_S:
                 self._holes[tp] = (offset, now)  # give the refetch its own grace
                 healed = self._healed.get(tp)
@@ -296,7 +304,10 @@ class _Consumer(faust_aiokafka.Consumer):
                        tp.topic, tp.partition, offset, start - 1)  # fmt: skip
         self._trace.add(tp, "gap", offset, f"to {start - 1}, deleted by retention")
         committed = self._committed_offset[tp]
-        self._gap[tp].addi(max(offset, committed or 0), start)
+        begin = max(offset, committed or 0)
+        if begin < start:
+            self._gap[tp].addi(begin, start)
+            self._gap[tp].merge_overlaps()
         self._holes.pop(tp, None)
         return True
 
@@ -322,7 +333,9 @@ class _Consumer(faust_aiokafka.Consumer):
                 continue
             start = self._first_unprocessed(tp)
             end = self.highwater(tp)
-            if start is not None and end is not None and end > start:
+            # (Offsets known to hold no record, such as a trailing transaction marker, are
+            # not waiting records.)
+            if start is not None and end is not None and not self._covered(tp, start, end):
                 self._progress[tp] = (mark, now)  # give the refetch its own grace
                 self.log.warning("fetching %s[%s] again from %s: nothing processed for %.0f s "
                                  "with records up to %s [%s]", tp.topic, tp.partition, start,

@@ -164,3 +164,21 @@ def test_a_record_let_go_before_its_acknowledgement_arrives_still_holds_the_comm
     consumer._acked[TP0].append(10)  # the iterator's acknowledgement, late
     consumer._acked_index[TP0].add(10)
     assert consumer._new_offset(TP0) is None
+
+
+def test_a_hole_another_owner_committed_past_is_dropped_not_a_crash(consumer: _Consumer) -> None:
+    # The hole was at 10; meanwhile the partition was committed to 60, past the log start 50.
+    consumer._committed_offset[TP0] = 60
+    consumer._holes[TP0] = (10, 0.0)
+    assert consumer._expired(TP0, 10, start=50)
+    assert TP0 not in consumer._holes
+    assert not consumer._gap[TP0]
+
+
+def test_a_record_let_go_below_the_committed_offset_is_forgotten(consumer: _Consumer) -> None:
+    consumer.unprocessed(TP0, 3)  # its acknowledgement was refused: 3 < committed
+    consumer._committed_offset[TP0] = 10
+    consumer._acked[TP0] = [10]
+    consumer._acked_index[TP0] = {10}
+    assert consumer._new_offset(TP0) == 11
+    assert TP0 not in consumer._unprocessed
