@@ -35,9 +35,6 @@ class ConsumerTrace:
                 return
         entries.append([round(monotonic() - self._start, 2), kind, offset, offset, note])
 
-    def forget(self, tp: Any) -> None:
-        self._entries.pop(tp, None)
-
     def describe(self, tp: Any) -> str:
         """``t=12.3 delivered 40-52; t=12.4 acked 40-45; …`` (seconds since the consumer
         started)."""

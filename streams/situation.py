@@ -172,9 +172,7 @@ def register(ctx: StreamContext, follower: RulesFollower, watchdog: Watchdog) ->
                 # it. Applying it here would fork the partition's journal. Faust acknowledges
                 # it anyway; the consumer strikes that out (streams/transport.py).
                 metrics.STALE_INPUTS.labels(topic).inc()
-                unprocessed = getattr(app.consumer, "unprocessed", None)
-                if unprocessed is not None:
-                    unprocessed(msg.tp, msg.offset)
+                app.consumer.unprocessed(msg.tp, msg.offset)
                 continue
             sit = await parts.get(partition)
             if topic == topics.NEEDS:

@@ -133,9 +133,10 @@ class _Consumer(faust_aiokafka.Consumer):
             if not acks_enabled_for(tp.topic):
                 continue
             batch = (records or {}).get(tp) or []
-            for start, end in spans.get(tp, ()):
+            covered = spans.get(tp, ())
+            for start, end in covered:
                 self._trace.add(tp, "fetched", start, f"to {end - 1}, {len(batch)} records")
-            for first, last in fetch_spans.gaps(spans.get(tp, ()), [r.offset for r in batch]):
+            for first, last in fetch_spans.gaps(covered, [r.offset for r in batch]):
                 await self._add_gap(tp, first, last)
         return records, active
 
@@ -249,16 +250,23 @@ class _Consumer(faust_aiokafka.Consumer):
         return start >= end
 
     async def _add_gap(self, tp: TP, offset_from: int, offset_to: int) -> None:
-        # Faust clips at committed + 1, but the committed offset is the next one to read.
+        if self._record_gap(tp, offset_from, offset_to):
+            self.log.info("%s[%s] %s-%s hold no records (compacted or transaction markers)",
+                          tp.topic, tp.partition, offset_from, offset_to)  # fmt: skip
+
+    def _record_gap(self, tp: TP, offset_from: int, offset_to: int, note: str = "") -> bool:
+        """Let commits pass ``offset_from``-``offset_to``; False when all of it is committed
+        already. (Faust clips at committed + 1, but the committed offset is the next one to
+        read.)"""
         committed = self._committed_offset[tp]
         if committed is not None:
             offset_from = max(offset_from, committed)
-        if offset_from <= offset_to:
-            self._trace.add(tp, "gap", offset_from, f"to {offset_to}")
-            self._gap[tp].addi(offset_from, offset_to + 1)
-            self._gap[tp].merge_overlaps()
-            self.log.info("%s[%s] %s-%s hold no records (compacted or transaction markers)",
-                          tp.topic, tp.partition, offset_from, offset_to)  # fmt: skip
+        if offset_from > offset_to:
+            return False
+        self._trace.add(tp, "gap", offset_from, f"to {offset_to}{note}")
+        self._gap[tp].addi(offset_from, offset_to + 1)
+        self._gap[tp].merge_overlaps()
+        return True
 
     def _describe(self, tp: TP) -> str:
         return consumer_state(self, tp) + "; history: " + self._trace.describe(tp)
@@ -302,12 +310,7 @@ class _Consumer(faust_aiokafka.Consumer):
             return False
         self.log.error("%s[%s] %s-%s were deleted by retention before they were processed",
                        tp.topic, tp.partition, offset, start - 1)  # fmt: skip
-        self._trace.add(tp, "gap", offset, f"to {start - 1}, deleted by retention")
-        committed = self._committed_offset[tp]
-        begin = max(offset, committed or 0)
-        if begin < start:
-            self._gap[tp].addi(begin, start)
-            self._gap[tp].merge_overlaps()
+        self._record_gap(tp, offset, start - 1, ", deleted by retention")
         self._holes.pop(tp, None)
         return True
 
