@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 import pytest_asyncio
@@ -19,6 +21,8 @@ from tests.integration.conftest import (  # noqa: F401  (fixtures)
     worker,
     worker_extra,
 )
+from tests.integration.gw import token
+from tests.integration.harness import Gateway
 
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
@@ -45,3 +49,42 @@ async def browser(chromium_path: str) -> AsyncIterator[object]:
         chromium = await pw.chromium.launch(executable_path=chromium_path, args=FLAGS)
         yield chromium
         await chromium.close()
+
+
+SHOTS = os.environ.get("TIKE_SCREENSHOT_DIR")
+if SHOTS:
+    Path(SHOTS).mkdir(parents=True, exist_ok=True)
+
+
+class Page:
+    """A browser page signed in with a role's token, that fails the test on script errors."""
+
+    def __init__(self, page: Any) -> None:
+        self.page = page
+        self.errors: list[str] = []
+        page.on("pageerror", lambda exc: self.errors.append(str(exc)))
+        page.on("console", lambda msg: msg.type == "error" and self.errors.append(msg.text))
+
+    async def shot(self, name: str) -> None:
+        if SHOTS:
+            await self.page.screenshot(path=str(Path(SHOTS) / f"{name}.png"), full_page=False)
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def open_page(browser: Any, gateway: Gateway) -> AsyncIterator[Any]:  # noqa: F811
+    pages: list[Page] = []
+    contexts = []
+
+    async def _open(path: str, role: str, **viewport: int) -> Page:
+        context = await browser.new_context(viewport=viewport or {"width": 1440, "height": 900})
+        contexts.append(context)
+        page = Page(await context.new_page())
+        pages.append(page)
+        await page.page.goto(f"{gateway.url}{path}#token={token(role)}")
+        await page.page.wait_for_selector("#conn[data-state='live']", timeout=15000)
+        return page
+
+    yield _open
+    for context in contexts:
+        await context.close()
+    assert not [e for p in pages for e in p.errors], [e for p in pages for e in p.errors]

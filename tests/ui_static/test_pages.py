@@ -2,57 +2,17 @@
 
 from __future__ import annotations
 
-import os
 import time
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-import pytest_asyncio
 
 from tests.integration.conftest import Send
 from tests.integration.gw import fall_alarm, tag, team_on_duty, token
 from tests.integration.harness import Gateway
+from tests.ui_static.conftest import Page
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
-SHOTS = os.environ.get("TIKE_SCREENSHOT_DIR")
-if SHOTS:
-    Path(SHOTS).mkdir(parents=True, exist_ok=True)
-
-
-class Page:
-    """A browser page signed in with a role's token, that fails the test on script errors."""
-
-    def __init__(self, page: Any) -> None:
-        self.page = page
-        self.errors: list[str] = []
-        page.on("pageerror", lambda exc: self.errors.append(str(exc)))
-        page.on("console", lambda msg: msg.type == "error" and self.errors.append(msg.text))
-
-    async def shot(self, name: str) -> None:
-        if SHOTS:
-            await self.page.screenshot(path=str(Path(SHOTS) / f"{name}.png"), full_page=False)
-
-
-@pytest_asyncio.fixture(loop_scope="module")
-async def open_page(browser: Any, gateway: Gateway) -> AsyncIterator[Any]:
-    pages: list[Page] = []
-    contexts = []
-
-    async def _open(path: str, role: str, **viewport: int) -> Page:
-        context = await browser.new_context(viewport=viewport or {"width": 1440, "height": 900})
-        contexts.append(context)
-        page = Page(await context.new_page())
-        pages.append(page)
-        await page.page.goto(f"{gateway.url}{path}#token={token(role)}")
-        await page.page.wait_for_selector("#conn[data-state='live']", timeout=15000)
-        return page
-
-    yield _open
-    for context in contexts:
-        await context.close()
-    assert not [e for p in pages for e in p.errors], [e for p in pages for e in p.errors]
 
 
 async def test_board_shows_a_new_need_within_a_second(open_page: Any, send: Send) -> None:
