@@ -25,6 +25,8 @@ from gateway.store import board_key, team_key
 from tike.events import Outcome
 
 router = APIRouter(prefix="/api")
+#: What a 202 to a control-room action says: the worker has yet to carry it out, or refuse it.
+ACCEPTED = "accepted for processing; a refusal comes on the board as a notice"
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=128)]
 
 
@@ -142,7 +144,9 @@ async def team_action(
 
 class ControlBody(BaseModel):
     command: Literal["reassign", "close", "acknowledge"]
-    reason: str = Field(min_length=1, max_length=120)
+    reason: str | None = Field(
+        None, min_length=1, max_length=120, description="Required except with `acknowledge`."
+    )
     team_id: str | None = Field(None, max_length=64)
     outcome: Outcome | None = None
 
@@ -155,8 +159,15 @@ async def control_action(
     commands: CommandsDep,
     key: IdempotencyKey = None,
 ) -> dict[str, Any]:
-    """Reassign a need to a team, close it, or acknowledge its alert; always with a reason."""
-    return await _http(commands.control_action(who, need_id, body.model_dump(), key))
+    """Reassign a need to a team, close it (both with a reason), or acknowledge its alert
+    (a reason is optional).
+
+    202 means accepted for processing, not done: the worker may still refuse the action
+    (a need already closed, an unknown team); its reason then comes on the board as a
+    ``notice`` entity with the need's id.
+    """
+    result = await _http(commands.control_action(who, need_id, body.model_dump(), key))
+    return {**result, "status": "accepted", "detail": ACCEPTED}
 
 
 @router.get("/audit", tags=["audit"])

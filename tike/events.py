@@ -401,14 +401,19 @@ class ControlCommand(StrEnum):
 
 class ControlAction(EventBase):
     """A control-room action on a need: reassign it to a team, close it, or acknowledge its
-    alert. Every action names who did it and why."""
+    alert. Every action names who did it; reassign and close also say why (an acknowledgement
+    may have no reason: it says the alert was seen)."""
 
     kind: Literal["control_action"] = "control_action"
     region: Ident
     need_id: Ident
     command: ControlCommand
     actor: Ident = Field(description="Who acted (a control-room user id).")
-    reason: ShortText = Field(description="Why; kept in the need's timeline and the audit log.")
+    reason: ShortText | None = Field(
+        None,
+        description="Why; kept in the need's timeline and the audit log. Required with "
+        "`reassign` and `close`; optional with `acknowledge`.",
+    )
     team_id: Ident | None = Field(None, description="With `reassign`: the new team.")
     outcome: Outcome | None = Field(None, description="With `close`: how the need ended.")
 
@@ -416,6 +421,8 @@ class ControlAction(EventBase):
     def _arguments(self) -> ControlAction:
         if self.command is ControlCommand.REASSIGN and self.team_id is None:
             raise ValueError("reassign needs team_id")
+        if self.command is not ControlCommand.ACKNOWLEDGE and self.reason is None:
+            raise ValueError(f"{self.command.value} needs a reason")
         return self
 
 

@@ -277,8 +277,8 @@ class Situation:
             return
         d["status"], d["version"] = status, d["version"] + 1
         d["ended_at"] = tx.at
+        d["business_status"] = None  # an ended dispatch is only its FHIR status
         if status in (R.REJECTED, R.CANCELLED, R.FAILED):
-            d["business_status"] = None
             n["tried"].append(d["team_id"])
         tx.out(topics.DISPATCHES, d["team_id"], R.dispatch_record(n, tx.at, reason))
         team = tx.team(d["team_id"])
@@ -439,6 +439,7 @@ class Situation:
                 n["phase"] = "on_site"
             elif action == "complete":
                 d["status"], d["completed_at"] = R.COMPLETED, tx.at
+                d["business_status"] = None  # as _end_dispatch: ended means no business status
                 n["status"], n["phase"], n["closed_at"] = "closed", "completed", tx.at
                 n["outcome"] = ev.get("outcome") or "resolved_at_home"
                 if team is not None:
@@ -456,7 +457,8 @@ class Situation:
         tx = Tx(self.state, cause, now)
         tx.events[ev["event_id"]] = tx.at
         n = tx.need(ev["need_id"])
-        actor, reason, command = ev["actor"], ev["reason"], ev["command"]
+        actor, reason, command = ev["actor"], ev.get("reason"), ev["command"]
+        said = f"{actor}: {reason}" if reason else actor
         problem = None
         if n is None:
             problem = f"unknown need {ev['need_id']}"
@@ -474,7 +476,14 @@ class Situation:
                     "notice",
                     ev["event_id"],
                     1,
-                    {"level": "error", "actor": actor, "command": command, "message": problem},
+                    {
+                        "level": "error",
+                        "actor": actor,
+                        "command": command,
+                        "message": problem,
+                        "need_id": ev["need_id"],
+                        "team_id": ev.get("team_id"),
+                    },
                     tx.at,
                 ),
             )
@@ -483,7 +492,7 @@ class Situation:
         if command == "acknowledge":
             if n.get("alert"):
                 n["alert"] = {**n["alert"], "acknowledged_by": actor, "acknowledged_at": tx.at}
-            self._note(tx, n, "acknowledged", f"{actor}: {reason}")
+            self._note(tx, n, "acknowledged", said)
         elif command == "reassign":
             self._end_dispatch(tx, n, R.CANCELLED, f"reassigned by {actor}: {reason}")
             n["alert"] = None

@@ -78,8 +78,17 @@ def refusal_record(event: dict[str, Any], reason: str, at: str) -> dict[str, Any
     }
 
 
+#: The source's own id of a need, by source: whom or what the control room calls back.
+SOURCE_REF_KEYS = ("device_id", "call_id", "transport_request_id")
+
+
 def need_view(need: dict[str, Any]) -> dict[str, Any]:
-    """What the board shows of a need."""
+    """What the board shows of a need.
+
+    Besides the routing state it carries whom to call: the client pseudonym (never a name or
+    identity code) and the source's own id: the device id of an alarm or a silent device, the
+    116117 call id, or the transport request id (``None`` when the source has none).
+    """
     d = need.get("dispatch") or {}
     src = need["source_need"]
     return {
@@ -102,6 +111,8 @@ def need_view(need: dict[str, Any]) -> dict[str, Any]:
         "overdue": need["overdue"],
         "alert": need.get("alert"),
         "outcome": need.get("outcome"),
+        "client": src.get("client"),
+        **{k: src.get(k) for k in SOURCE_REF_KEYS},
         "location": src.get("location"),
         "age_band": src.get("age_band"),
         "client_flags": src.get("client_flags"),

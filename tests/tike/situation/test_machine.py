@@ -285,3 +285,65 @@ def test_redeliveries_are_recognised_by_content_not_offset(h: Harness) -> None:
     h.tick(86400 + 60)
     assert not h.sit.redelivered(topics.REGION_COMMANDS, accept)
     assert not h.sit.redelivered(topics.CALLS, call)
+
+
+def _board_need(h: Harness, need_id: str = "need-1") -> dict[str, Any]:
+    """The newest board entry of a need, as the board receives it."""
+    return next(d["data"] for d in reversed(h.outputs(topics.BOARD, "board_delta"))
+                if d["entity"] == "need" and d["id"] == need_id)  # fmt: skip
+
+
+def test_completed_dispatch_keeps_no_business_status(h: Harness) -> None:
+    h.need(fall())
+    for action in ("accept", "en_route", "on_site"):
+        h.act("near", action)
+    assert _board_need(h)["business_status"] == "on-site"
+    h.act("near", "complete", outcome="resolved_at_home")
+    d = h.need_state()["dispatch"]
+    assert (d["status"], d["business_status"]) == ("completed", None)
+    view = _board_need(h)
+    assert (view["dispatch_status"], view["business_status"]) == ("completed", None)
+    last = h.outputs(topics.DISPATCHES, "dispatch")[-1]
+    assert (last["status"], last["business_status"]) == ("completed", None)
+
+
+def test_a_dispatch_ended_on_site_keeps_no_business_status(h: Harness) -> None:
+    h.teams(team("other", 62.7))
+    h.need(fall())
+    for action in ("accept", "on_site"):
+        h.act("near", action)
+    h.control("reassign", team_id="other")
+    ended = [o for o in h.outputs(topics.DISPATCHES, "dispatch") if o["team_id"] == "near"][-1]
+    assert (ended["status"], ended["business_status"]) == ("cancelled", None)
+
+
+def test_board_entry_says_whom_to_call(h: Harness) -> None:
+    h.need(fall(client="asiakas-7f3a", device_id="dev-0042"))
+    view = _board_need(h)
+    assert view["client"] == "asiakas-7f3a" and view["device_id"] == "dev-0042"
+    assert view["call_id"] is None and view["transport_request_id"] is None
+    h.need(fall("need-2", source="call_116117", alarm_code=None, call_id="call-99"))
+    assert _board_need(h, "need-2")["call_id"] == "call-99"
+    h.need(fall("need-3", source="transport_request", alarm_code=None,
+                transport_request_id="tr-5"))  # fmt: skip
+    assert _board_need(h, "need-3")["transport_request_id"] == "tr-5"
+
+
+def test_a_refused_control_action_is_a_notice_placed_at_its_need(h: Harness) -> None:
+    h.need(fall())
+    h.control("reassign", team_id="nobody")
+    notice = h.outputs(topics.BOARD, "board_delta")[-1]
+    assert notice["entity"] == "notice" and notice["data"]["level"] == "error"
+    data = notice["data"]
+    assert data["need_id"] == "need-1" and data["command"] == "reassign"
+    assert data["message"] == "unknown team nobody" and data["actor"] == "op1"
+    assert h.need_state()["dispatch"]["team_id"] == "near"  # nothing changed
+
+
+def test_acknowledge_without_a_reason_records_only_who(h: Harness) -> None:
+    solo = Harness()
+    solo.need(fall())  # no teams: escalated at once
+    solo.control("acknowledge", reason=None)
+    n = solo.need_state()
+    assert n["alert"]["acknowledged_by"] == "op1"
+    assert n["timeline"][-1][1:] == ["acknowledged", "op1"]
