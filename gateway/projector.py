@@ -89,7 +89,9 @@ def items_of(topic: str, value: bytes | None, live: bool) -> list[tuple[str, ...
                     value.decode(),
                 )
             ]
-        return [("note", str(doc["team_id"]), "", "0", "", value.decode())]
+        # A refusal (kind dispatch_refusal) names its dispatch: kept in the team's snapshot.
+        dispatch_id = str(doc.get("dispatch_id") or "")
+        return [("note", str(doc["team_id"]), dispatch_id, "0", "", value.decode())]
     if topic == topics.DEVICE_HEALTH:
         return [("device", doc["device_id"], "", "0", "", value.decode())]
     if topic == topics.DEADLETTER:

@@ -12,6 +12,10 @@ Layout (prefix ``tike:``; standalone Redis, the script builds key names):
   regions seen.
 - ``team:{team}``: dispatch id -> the dispatch while it is active; ``team:{team}:v``,
   ``:seq`` and ``:stream`` as for the board (offers, updates and refusals).
+  ``team:{team}:refusal``: dispatch id -> the latest refusal of an action on that active
+  dispatch, until the dispatch moves on (a newer version of it is applied, which deletes the
+  field). A refusal older than the dispatch's ``updated_at`` (a replayed record) or than the
+  refusal already kept is ignored, so applying a record twice changes nothing.
 - ``devices``: device id -> latest device health. ``deadletter``: reason -> count, and
   ``deadletter:recent`` (stream). ``audit``: the audit log (stream, from ``tike.audit``).
 
@@ -49,7 +53,7 @@ if redis.call('GET', P..'epoch') ~= ARGV[1] then return -1 end
 local applied = 0
 local function versioned(base, hash, field, ver, op, payload, keep, maxlen)
   local cur = tonumber(redis.call('HGET', base..':v', field) or '-1')
-  if tonumber(ver) <= cur then return end
+  if tonumber(ver) <= cur then return false end
   if keep then
     redis.call('HSET', hash, field, payload)
   else
@@ -59,6 +63,18 @@ local function versioned(base, hash, field, ver, op, payload, keep, maxlen)
   local seq = redis.call('INCR', base..':seq')
   redis.call('XADD', base..':stream', 'MAXLEN', '~', maxlen, seq..'-1', 'd', payload)
   applied = applied + 1
+  return true
+end
+-- A refusal of an action on an active dispatch stays in the team's snapshot until the
+-- dispatch moves on; one older than the dispatch or the kept refusal is a replay.
+local function refusal(base, field, payload)
+  local dispatch = redis.call('HGET', base, field)
+  if not dispatch then return end
+  local at = cjson.decode(payload)['at']
+  if type(at) ~= 'string' or at < (cjson.decode(dispatch)['updated_at'] or '') then return end
+  local kept = redis.call('HGET', base..':refusal', field)
+  if kept and at < cjson.decode(kept)['at'] then return end
+  redis.call('HSET', base..':refusal', field, payload)
 end
 local i = 6
 while i + 5 <= #ARGV do
@@ -72,10 +88,14 @@ while i + 5 <= #ARGV do
     redis.call('SADD', P..'regions', a)
   elseif kind == 'dispatch' then
     local base = P..'team:'..a
-    versioned(base, base, b, ver, op, payload, op == 'keep', ARGV[5])
+    if versioned(base, base, b, ver, op, payload, op == 'keep', ARGV[5]) then
+      redis.call('HDEL', base..':refusal', b)
+    end
   elseif kind == 'note' then
-    local seq = redis.call('INCR', P..'team:'..a..':seq')
-    redis.call('XADD', P..'team:'..a..':stream', 'MAXLEN', '~', ARGV[5], seq..'-1', 'd', payload)
+    local base = P..'team:'..a
+    if b ~= '' then refusal(base, b, payload) end
+    local seq = redis.call('INCR', base..':seq')
+    redis.call('XADD', base..':stream', 'MAXLEN', '~', ARGV[5], seq..'-1', 'd', payload)
     applied = applied + 1
   elseif kind == 'device' then
     redis.call('HSET', P..'devices', a, payload)
@@ -157,8 +177,14 @@ class Store:
     # --- reads --------------------------------------------------------------------------
 
     async def snapshot(self, base: str) -> tuple[str | None, int, list[dict[str, Any]]]:
-        """Epoch, sequence number and every item of a board or a team, consistently."""
-        hashes = [f"{base}:{e}" for e in ENTITIES] if base.startswith(P + "board:") else [base]
+        """Epoch, sequence number and every item of a board or a team, consistently.
+
+        A team's items are its active dispatches, then the refusals still standing on them
+        (``team:{team}:refusal``)."""
+        if base.startswith(P + "board:"):
+            hashes = [f"{base}:{e}" for e in ENTITIES]
+        else:
+            hashes = [base, f"{base}:refusal"]
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.get(EPOCH)
             pipe.get(base + ":seq")

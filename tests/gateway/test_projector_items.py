@@ -191,7 +191,7 @@ def test_dispatch_refusal_is_a_team_note() -> None:
     event = {"dispatch_id": "dsp-1", "team_id": "EP-AMB-1", "action": "accept", "event_id": "e1"}
     value = _dumps(refusal_record(event, "cannot accept a dispatch that is completed", AT))
     assert items_of(topics.DISPATCHES, value, live=False) == [
-        ("note", "EP-AMB-1", "", "0", "", value.decode())
+        ("note", "EP-AMB-1", "dsp-1", "0", "", value.decode())
     ]
 
 

@@ -1,0 +1,122 @@
+"""A team's projection in a real Redis: refusals stay in the team's snapshot until the
+dispatch moves on, and applying the same records again changes nothing."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest_asyncio
+import redis.asyncio as aioredis
+
+from gateway.projector import items_of
+from gateway.store import Store, team_key
+from tests.integration.harness import start_redis
+from tike import topics
+
+EPOCH = "e1"
+TEAM = "EP-AMB-1"
+
+
+@pytest_asyncio.fixture
+async def store(tmp_path: Path) -> AsyncIterator[Store]:
+    child, url = start_redis(tmp_path)
+    client = aioredis.Redis.from_url(url)
+    try:
+        s = Store(client)
+        assert await s.start_epoch(EPOCH) == EPOCH
+        yield s
+    finally:
+        await client.aclose()
+        child.stop()
+
+
+def _dispatch(version: int, status: str, at: str, dispatch_id: str = "dsp-1") -> bytes:
+    return orjson.dumps(
+        {
+            "kind": "dispatch",
+            "schema_version": 1,
+            "dispatch_id": dispatch_id,
+            "version": version,
+            "team_id": TEAM,
+            "status": status,
+            "updated_at": at,
+        }
+    )
+
+
+def _refusal(reason: str, at: str, dispatch_id: str = "dsp-1") -> bytes:
+    return orjson.dumps(
+        {
+            "kind": "dispatch_refusal",
+            "schema_version": 1,
+            "dispatch_id": dispatch_id,
+            "team_id": TEAM,
+            "action": "on_site",
+            "event_id": f"ev-{at}",
+            "reason": reason,
+            "at": at,
+        }
+    )
+
+
+class Feed:
+    """Applies records of tike.dispatches at consecutive offsets of one partition."""
+
+    def __init__(self, store: Store) -> None:
+        self.store, self.offset = store, 0
+
+    async def __call__(self, *values: bytes) -> None:
+        items = [i for v in values for i in items_of(topics.DISPATCHES, v, live=False)]
+        self.offset += len(values)
+        assert await self.store.apply(EPOCH, "d:0", self.offset, items, 100, 100) >= 0
+
+
+async def _snapshot(store: Store) -> list[tuple[str, Any]]:
+    _, _, items = await store.snapshot(team_key(TEAM))
+    return [(i["kind"], i.get("version") or i.get("reason")) for i in items]
+
+
+async def test_a_refusal_stays_in_the_snapshot_until_the_dispatch_moves_on(store: Store) -> None:
+    feed = Feed(store)
+    offer = _dispatch(1, "requested", "2026-01-01T10:00:00+00:00")
+    early = _refusal("cannot on_site a dispatch that is requested", "2026-01-01T10:00:05+00:00")
+    await feed(offer, early)
+    assert await _snapshot(store) == [
+        ("dispatch", 1),
+        ("dispatch_refusal", "cannot on_site a dispatch that is requested"),
+    ]
+    # A later refusal replaces it; the stream still carries both.
+    later = _refusal("cannot complete a dispatch that is requested", "2026-01-01T10:00:09+00:00")
+    await feed(later)
+    assert (await _snapshot(store))[1] == (
+        "dispatch_refusal",
+        "cannot complete a dispatch that is requested",
+    )
+    assert len(await store.since(team_key(TEAM), 0, 100) or []) == 3
+    # The dispatch moves on: the refusal is gone from the snapshot.
+    accepted = _dispatch(2, "accepted", "2026-01-01T10:00:10+00:00")
+    await feed(accepted)
+    assert await _snapshot(store) == [("dispatch", 2)]
+    # Applying every record again (a replay) keeps the snapshot as it is: the stale refusals
+    # are older than the dispatch, and the old version is below the kept one.
+    await feed(offer, early, later, accepted)
+    assert await _snapshot(store) == [("dispatch", 2)]
+    # A refusal of a dispatch the team no longer holds (or never held) is not kept.
+    done = _dispatch(3, "completed", "2026-01-01T10:00:20+00:00")
+    await feed(
+        done, _refusal("cannot accept a dispatch that is completed", "2026-01-01T10:00:21+00:00")
+    )
+    await feed(_refusal("unknown dispatch", "2026-01-01T10:00:22+00:00", dispatch_id="dsp-9"))
+    assert await _snapshot(store) == []
+    assert await store.redis.hlen(team_key(TEAM) + ":refusal") == 0
+
+
+async def test_an_older_refusal_applied_late_does_not_replace_the_newer_one(store: Store) -> None:
+    feed = Feed(store)
+    await feed(_dispatch(1, "requested", "2026-01-01T10:00:00+00:00"))
+    await feed(_refusal("newer", "2026-01-01T10:00:09+00:00"))
+    await feed(_refusal("older", "2026-01-01T10:00:05.500000+00:00"))
+    assert await _snapshot(store) == [("dispatch", 1), ("dispatch_refusal", "newer")]
