@@ -90,7 +90,7 @@ def cmd_loadtest(args: argparse.Namespace) -> int:
     token = issue(g.secret.get_secret_value(), "admin", "loadtest", ttl_s=args.duration + 3600)
     result = asyncio.run(loadtest(
         s.kafka_bootstrap, gateway, token, region, scenario, args.rate, args.duration,
-        seed=s.sim_seed, time_scale=args.time_scale, idle_s=args.idle,
+        seed=args.seed, time_scale=args.time_scale, idle_s=args.idle,
         progress=sys.stderr.isatty() or args.progress,
     ))  # fmt: skip
     js, html = write_report(result, Path(args.out))
@@ -241,6 +241,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rate", type=_rate, default=1.0,
                    help="rate multiplier or preset: nationwide (25), stress (250)")  # fmt: skip
     p.add_argument("--duration", type=float, default=60.0, help="seconds of real time")
+    p.add_argument("--seed", type=int,
+                   help="random seed of the events (default: a fresh one per run, so a rerun "
+                   "sends new event ids; the report names the seed to repeat a run)")  # fmt: skip
     p.add_argument("--time-scale", type=float, default=1.0, help="simulated seconds per second")
     p.add_argument("--idle", type=float, default=0.0,
                    help="then wait this long and time one more event (e.g. 600)")  # fmt: skip

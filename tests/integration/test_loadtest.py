@@ -34,3 +34,25 @@ async def test_loadtest_times_every_need_and_writes_its_report(
     js, html = write_report(result, tmp_path)
     assert json.loads(js.read_text())["scenario"] == "storm"
     assert "<svg" in html.read_text() and html.read_text().count("<circle") >= 5
+
+
+async def test_a_rerun_against_the_same_stack_sends_new_events_and_loses_none(
+    broker: str, gateway: Gateway, tmp_path: Path
+) -> None:
+    """Each run draws a fresh seed: the second run's events are new to the worker, not
+    redeliveries of the first run's (which it would drop, leaving needs off the board)."""
+    region = load_registry().region("etela-pohjanmaa")
+    token = issue(SECRET, "admin", "loadtest")
+    runs = []
+    for _ in range(2):
+        result = await loadtest(broker, gateway.url, token, region, load_scenario("storm"),
+                                rate=60, duration_s=4, time_scale=3, progress=False)  # fmt: skip
+        print({k: v for k, v in result.items() if k != "timeline"})
+        runs.append(result)
+    for result in runs:
+        assert result["needs_sent"] >= 1, result
+        assert result["needs_missing_from_board"] == 0, result
+        assert result["event_to_board"]["n"] == result["needs_sent"]
+    assert runs[0]["seed"] != runs[1]["seed"]
+    _, html = write_report(runs[1], tmp_path)
+    assert f"seed {runs[1]['seed']}" in html.read_text()
