@@ -41,7 +41,9 @@ def process(ctx: StreamContext, kind: str, record: RawRecord) -> list[Emit] | Re
             partition=record.partition,
             offset=record.offset,
         )
-        return normalise(event, ctx.registry, origin, datetime.now(UTC))
+        return normalise(
+            event, ctx.registry, origin, datetime.now(UTC), ctx.settings.max_future_skew_s
+        )
     except Exception as exc:  # a bug must not stop the worker, and the record is kept
         log.exception("internal error on %s[%s]@%s", record.topic, record.partition, record.offset)
         return Rejection(Reason.INTERNAL_ERROR, f"{type(exc).__name__}: {exc}"[:500])

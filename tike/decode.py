@@ -24,6 +24,7 @@ class Reason(StrEnum):
     INVALID_FIELDS = "invalid_fields"
     UNKNOWN_MUNICIPALITY = "unknown_municipality"
     UNKNOWN_REGION = "unknown_region"
+    FUTURE_TIME = "future_time"
     INTERNAL_ERROR = "internal_error"
 
 

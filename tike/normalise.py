@@ -55,6 +55,23 @@ ACTION_DISPOSITIONS = frozenset(
 )
 LIFE_THREATENING_URGENCY = frozenset({Urgency.A, Urgency.B})
 
+#: Default of ``TIKE_MAX_FUTURE_SKEW_S``: how far ahead of the worker's clock an event's
+#: ``occurred_at`` may be (source clocks drift; an event from the future is a broken clock).
+MAX_FUTURE_SKEW_S = 300.0
+
+
+def future_time(event: EventBase, now: datetime, max_skew_s: float) -> Rejection | None:
+    """A rejection if the event says it happened more than ``max_skew_s`` after ``now``."""
+    ahead = (event.occurred_at - now).total_seconds()
+    if ahead <= max_skew_s:
+        return None
+    return Rejection(
+        Reason.FUTURE_TIME,
+        f"occurred_at {event.occurred_at.isoformat()} is {ahead:.0f} s ahead of the worker's "
+        f"clock ({now.isoformat()}); the limit is {max_skew_s:g} s (TIKE_MAX_FUTURE_SKEW_S). "
+        "Check the source's clock and time zone",
+    )
+
 
 def _unknown(code: str) -> Rejection:
     return Rejection(Reason.UNKNOWN_MUNICIPALITY, f"municipality {code!r} is in no known region")
@@ -201,9 +218,17 @@ def _team(ev: TeamStatus, registry: Registry) -> list[Emit] | Rejection:
 
 
 def normalise(
-    event: EventBase, registry: Registry, origin: Origin, now: datetime
+    event: EventBase,
+    registry: Registry,
+    origin: Origin,
+    now: datetime,
+    max_future_skew_s: float = MAX_FUTURE_SKEW_S,
 ) -> list[Emit] | Rejection:
-    """Map one decoded input event to the records it causes."""
+    """Map one decoded input event to the records it causes. ``now`` is the worker's clock;
+    an event dated more than ``max_future_skew_s`` after it is rejected (``future_time``)."""
+    too_late = future_time(event, now, max_future_skew_s)
+    if too_late is not None:
+        return too_late
     if isinstance(event, TeamStatus):
         return _team(event, registry)
     if isinstance(event, TeamEvent | ControlAction):

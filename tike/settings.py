@@ -108,6 +108,12 @@ class WorkerSettings(CommonSettings):
         1024, ge=16, description="Per-stream buffer before backpressure (Faust: 4096)."
     )
     state_dir: Path = Field(Path(".tike/state"), description="Worker state directory.")
+    max_future_skew_s: float = Field(
+        300.0,
+        ge=0,
+        description="An input whose `occurred_at` is more than this ahead of the worker's clock "
+        "is dead-lettered (`future_time`).",
+    )
     metrics_port: int = Field(
         9108, ge=0, le=65535, description="Worker Prometheus port (0 disables)."
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 
 import orjson
 import pytest
@@ -89,6 +90,30 @@ async def test_bad_input_is_dead_lettered_with_reason(
     assert letter["reason"] == reason, letter["detail"]
     assert letter["topic"] == topic and letter["size"] == len(value)
     assert base64.b64decode(letter["value_b64"]) == value
+
+
+async def test_an_alarm_dated_in_the_future_is_dead_lettered_not_a_need(
+    outputs, send, worker: Worker
+) -> None:  # type: ignore[no-untyped-def]
+    """An alarm dated two days ahead (a source clock gone wrong) is refused as `future_time`
+    (beyond TIKE_MAX_FUTURE_SKEW_S, 300 s by default) instead of becoming a need."""
+    ahead = (datetime.now(UTC) + timedelta(days=2)).isoformat()
+    alarm, marker = _alarm(occurred_at=ahead), _alarm()
+    key = uuid.uuid4().hex.encode()
+    for value in (alarm, marker):  # same key: same input partition, in order
+        await send(topics.ALARMS, value, key=key)
+    rec = await outputs[topics.DEADLETTER].wait(
+        lambda d: d["key_b64"] and base64.b64decode(d["key_b64"]) == key
+    )
+    letter = rec.json()
+    assert letter["reason"] == "future_time", letter
+    assert "ahead of the worker's clock" in letter["detail"]
+    assert orjson.loads(base64.b64decode(letter["value_b64"]))["event_id"] == alarm["event_id"]
+    await outputs[topics.NEEDS].wait(lambda n: n["origin"]["event_id"] == marker["event_id"])
+    assert not outputs[topics.NEEDS].matching(
+        lambda n: n["origin"]["event_id"] == alarm["event_id"]
+    )
+    assert worker.metric("tike_deadletter_total", reason="future_time") >= 1
 
 
 async def test_redelivered_event_creates_no_second_need(outputs, send) -> None:  # type: ignore[no-untyped-def]

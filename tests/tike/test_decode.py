@@ -1,3 +1,5 @@
+import re
+
 import orjson
 import pytest
 from hypothesis import given, settings
@@ -94,3 +96,11 @@ def test_decoder_never_raises_on_alarm_shaped_objects(obj: dict[str, object]) ->
     base.update(obj)
     result = decode(orjson.dumps(base), "safety_alarm", MAX)
     assert isinstance(result, Rejection | SafetyAlarm)
+
+
+def test_every_dead_letter_reason_is_documented() -> None:
+    from pathlib import Path
+
+    text = (Path(__file__).parents[2] / "docs" / "operations.md").read_text()
+    documented = set(re.findall(r"^\| `([a-z_]+)` \| ", text, re.M))
+    assert {r.value for r in Reason} <= documented

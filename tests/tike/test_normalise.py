@@ -1,4 +1,4 @@
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -6,7 +6,7 @@ from tike import topics
 from tike.decode import Reason, Rejection
 from tike.events import AlarmStatus, Call116117, CallPhase, Disposition, SafetyAlarm, Urgency
 from tike.examples import example
-from tike.normalise import Emit, normalise
+from tike.normalise import MAX_FUTURE_SKEW_S, Emit, future_time, normalise
 from tike.records import (
     CallActivity,
     DeviceObservation,
@@ -17,7 +17,7 @@ from tike.records import (
 )
 from tike.regions import load_registry
 
-NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+NOW = datetime.now(UTC)  # example() dates its events now
 REG = load_registry()
 
 
@@ -117,3 +117,29 @@ def test_team_coverage_with_unknown_municipality_is_rejected() -> None:
     team = type(example("team_status")).model_validate(data)
     out = normalise(team, REG, Origin(event_id="x", topic="t"), NOW)
     assert isinstance(out, Rejection) and "999" in out.detail
+
+
+@pytest.mark.parametrize(
+    "kind", ["safety_alarm", "transport_request", "call_116117", "team_status"]
+)
+def test_an_event_from_beyond_the_future_skew_is_rejected_as_future_time(kind: str) -> None:
+    now = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+    origin = Origin(event_id="x", topic="t")
+    ahead = example(kind, now + timedelta(days=2))
+    out = normalise(ahead, REG, origin, now)
+    assert isinstance(out, Rejection) and out.reason is Reason.FUTURE_TIME
+    assert "172800 s ahead" in out.detail and "TIKE_MAX_FUTURE_SKEW_S" in out.detail
+    assert out.reason.value == "future_time"
+
+
+def test_the_future_skew_limit_is_inclusive_and_configurable() -> None:
+    now = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+    origin = Origin(event_id="x", topic="t")
+    at_limit = example("safety_alarm", now + timedelta(seconds=MAX_FUTURE_SKEW_S))
+    assert not isinstance(normalise(at_limit, REG, origin, now), Rejection)
+    just_over = example("safety_alarm", now + timedelta(seconds=MAX_FUTURE_SKEW_S + 1))
+    assert isinstance(normalise(just_over, REG, origin, now), Rejection)
+    assert not isinstance(normalise(just_over, REG, origin, now, max_future_skew_s=600), Rejection)
+    assert future_time(at_limit, now, 0) is not None
+    past = example("safety_alarm", now - timedelta(days=30))  # late events are fine
+    assert future_time(past, now, 0) is None
