@@ -51,7 +51,8 @@ async def test_team_accepts_on_its_view_and_the_board_changes(open_page: Any, se
     await phone.shot("team")
     await card.locator("button[data-action='accept']").click()
     row = board.page.locator(f"#queue li[data-need='{need_id}']")
-    await row.locator(".phase", has_text="accepted").wait_for(timeout=10000)
+    accepted = row.locator(".phase[data-phase='accepted']", has_text="Hyväksytty")
+    await accepted.wait_for(timeout=10000)
     assert team in await row.locator(".owner").inner_text()
     await board.page.locator(f"li.team[data-team='{team}'] .task").wait_for()
     # Then en route: the card moves on, and the team's status follows on the board.

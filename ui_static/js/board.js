@@ -2,7 +2,7 @@
 import { api, el, header, liveSocket, setConnection, signIn } from "./api.js";
 import { applyI18n, currentLang, formatTime, onLangChange, signal, t } from "./i18n.js";
 import { RegionMap } from "./map.js";
-import { needPanel } from "./need_panel.js";
+import { copyButton, needPanel, phaseLabel, whom } from "./need_panel.js";
 
 const RANK = { stat: 0, asap: 1, urgent: 2, routine: 3 };
 const HOURS = { "1h": 1, "6h": 6, "24h": 24 };
@@ -11,6 +11,11 @@ const state = { items: new Map(), ready: false, filters: { source: "", municipal
 
 const needs = () => [...state.items.values()].filter((i) => i.entity === "need").map((i) => i.data);
 const teams = () => [...state.items.values()].filter((i) => i.entity === "team").map((i) => i.data);
+const NOTICE_FRESH_MS = 15 * 60e3; // a refusal marks its need's row this long
+/** Refusals of control actions on a need (the worker's notices), newest first. */
+const noticesOf = (needId) => [...state.items.values()]
+  .filter((i) => i.entity === "notice" && i.data?.need_id === needId)
+  .sort((a, b) => Date.parse(b.at) - Date.parse(a.at));
 const muniName = (code) => {
   const m = state.region?.municipalities.find((x) => x.code === code);
   return m ? (currentLang() === "sv" ? m.name_sv : m.name_fi) : code;
@@ -62,8 +67,9 @@ function countdown(n) {
 function queueRow(n) {
   const late = n.overdue || Date.parse(n.due_at) < Date.now();
   const owner = n.owner?.kind === "team" ? n.owner.team_id : n.team_id ? `→ ${n.team_id}` : t("need.control_room");
+  const marker = noticeMarker(n);
   const row = el("li", {
-    class: `need prio-${n.priority}${late ? " overdue" : ""}${n.alert && !n.alert.acknowledged_by ? " alerting" : ""}`,
+    class: `need prio-${n.priority}${late ? " overdue" : ""}${n.alert && !n.alert.acknowledged_by ? " alerting" : ""}${marker ? " refused" : ""}`,
     tabindex: "0", "data-need": n.need_id, "aria-selected": state.selected === n.need_id ? "true" : "false",
     onclick: () => select(n.need_id),
     onkeydown: (ev) => { if (ev.key === "Enter" || ev.key === " ") { ev.preventDefault(); select(n.need_id); } },
@@ -74,8 +80,17 @@ function queueRow(n) {
   el("span", { class: "sla" }, late ? `${t("need.overdue")} · ${countdown(n)}` : countdown(n)),
   el("span", { class: "source" }, t(`source.${n.source}`)),
   el("span", { class: "owner" }, owner),
-  el("span", { class: "phase" }, n.phase));
+  phaseLabel(n.phase),
+  whom(n, "who"),
+  marker);
   return row;
+}
+
+function noticeMarker(n) {
+  const latest = noticesOf(n.need_id)[0];
+  if (!latest || Date.now() - Date.parse(latest.at) > NOTICE_FRESH_MS) return null;
+  return el("span", { class: "notice-marker", role: "note", title: latest.data.message },
+    `⚠ ${t("notice.marker", { why: latest.data.message })}`);
 }
 
 function renderQueue(all) {
@@ -116,7 +131,11 @@ function renderKpis() {
   const box = document.getElementById("kpis");
   if (!item) { box.replaceChildren(el("p", {}, "–")); return; }
   const k = item.data, day = k["24h"], hour = k["1h"];
-  const secs = (v) => (v == null ? "–" : `${Math.round(v / 60)} min`);
+  const secs = (v) => {
+    if (v == null) return "–";
+    const s = Math.round(v);
+    return s < 60 ? `${s} s` : `${Math.floor(s / 60)} min ${String(s % 60).padStart(2, "0")} s`;
+  };
   const bySource = Object.entries(day.by_source || {}).map(([s, n]) => `${t(`source.${s}`)} ${n}`).join(", ");
   box.replaceChildren(
     kpi(t("kpi.open"), k.open), kpi(t("kpi.overdue"), k.overdue),
@@ -133,12 +152,16 @@ function renderAlerts(all) {
   banner.hidden = alerting.length === 0;
   if (!alerting.length) return;
   banner.replaceChildren(el("strong", {}, t("alert.banner", { n: alerting.length })),
-    ...alerting.slice(0, 5).map((n) => el("span", { class: "alert-item" },
+    ...alerting.slice(0, 5).map((n) => el("span", { class: "alert-item", "data-need": n.need_id },
       el("button", { type: "button", class: "link", onclick: () => select(n.need_id) },
         `${signal(n.signal)} · ${muniName(n.municipality)}`),
+      whom(n, "who"),
       ` ${n.alert.reason} `,
+      // One click says "seen" and records no reason; a reason goes through the panel's form.
       el("button", { type: "button", class: "ack", "data-need": n.need_id,
-                     onclick: () => act(n.need_id, { command: "acknowledge", reason: t("action.ack") }) },
+                     onclick: () => act(n.need_id, { command: "acknowledge" })
+                       .then(() => announce(t("action.sent"), false))
+                       .catch((err) => announce(t("common.error", { why: err.message }), true)) },
         t("action.ack")))));
 }
 
@@ -152,7 +175,10 @@ function render() {
   const panel = document.getElementById("panel");
   const chosen = state.selected && state.items.get(`need:${state.selected}`);
   panel.hidden = !chosen;
-  if (chosen) needPanel(panel, chosen.data, { teams: teams(), muniName, act, close: () => select(null) });
+  if (chosen) {
+    needPanel(panel, chosen.data, { teams: teams(), muniName, act, close: () => select(null),
+                                    notices: noticesOf(state.selected) });
+  }
 }
 
 export async function act(needId, body) {
@@ -171,7 +197,7 @@ function filters() {
   const muni = document.getElementById("f-muni");
   const fill = () => {
     source.replaceChildren(el("option", { value: "" }, t("filter.all")),
-      ...["safety_alarm", "transport_request", "call_116117", "device_silent"].map((s) => el("option", { value: s }, t(`source.${s}`))));
+      ...["safety_alarm", "transport_request", "call_116117", "device_supervision"].map((s) => el("option", { value: s }, t(`source.${s}`))));
     muni.replaceChildren(el("option", { value: "" }, t("filter.all")),
       ...(state.region?.municipalities || []).map((m) => el("option", { value: m.code }, muniName(m.code))));
     source.value = state.filters.source;
@@ -205,7 +231,7 @@ async function main() {
   });
   setInterval(schedule, 1000); // SLA countdowns
   document.addEventListener("keydown", (ev) => { if (ev.key === "Escape") select(null); });
-  window.tikeBoard = { state, formatTime };
+  window.tikeBoard = { state, formatTime, copyButton };
 }
 
 main();

@@ -12,6 +12,10 @@ function svg(tag, attrs = {}, text) {
   return node;
 }
 
+//: Where a team sitting on a municipality's circle goes on its rim (degrees; above the circle,
+//: away from the name below it), so no team marker covers an open-count label.
+const RIM = [-45, -135, -90, 0, 180, -20, -160, -67, -113];
+
 const mercY = (lat) => Math.log(Math.tan(Math.PI / 4 + (lat * Math.PI) / 360));
 
 export class RegionMap {
@@ -68,9 +72,11 @@ export class RegionMap {
       if (n.priority === "stat") stat.set(n.municipality, true);
     }
     this.layer.replaceChildren();
+    const circles = [];
     for (const m of this.region.municipalities) {
       const [x, y] = this.xy(m.lat, m.lon);
       const r = 5 + Math.sqrt(m.population) / 28;
+      circles.push({ x, y, r, used: 0 });
       const count = open.get(m.code) || 0, late = overdue.get(m.code) || 0;
       const name = lang === "sv" ? m.name_sv : m.name_fi;
       const g = svg("g", { class: `muni${count ? " busy" : ""}${late ? " late" : ""}${stat.get(m.code) ? " stat" : ""}`,
@@ -85,14 +91,23 @@ export class RegionMap {
       this.layer.append(g);
     }
     this.teamLayer.replaceChildren();
-    for (const team of teams) {
+    for (const team of [...teams].sort((a, b) => a.team_id.localeCompare(b.team_id))) {
       const loc = team.location;
       if (!loc || loc.lat == null || loc.lon == null) continue;
-      const [x, y] = this.xy(loc.lat, loc.lon);
-      const g = svg("g", { class: `team-dot status-${team.status}` });
+      const [x, y] = this.offCircles(...this.xy(loc.lat, loc.lon), circles);
+      const g = svg("g", { class: `team-dot status-${team.status}`, "data-team": team.team_id });
       g.append(svg("title", {}, `${team.team_id}: ${t(`status.${team.status}`)}`));
       g.append(svg("rect", { x: x - 5, y: y - 5, width: 10, height: 10, rx: 2 }));
       this.teamLayer.append(g);
     }
+  }
+
+  /** A team marker's place: where it is, or on the rim of a circle it would cover. */
+  offCircles(x, y, circles) {
+    const hit = circles.find((c) => Math.hypot(x - c.x, y - c.y) < c.r + 7);
+    if (!hit) return [x, y];
+    const k = hit.used++;
+    const a = (RIM[k % RIM.length] * Math.PI) / 180, d = hit.r + 8 + 13 * Math.floor(k / RIM.length);
+    return [hit.x + d * Math.cos(a), hit.y + d * Math.sin(a)];
   }
 }
