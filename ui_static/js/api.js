@@ -155,7 +155,7 @@ export function el(tag, attrs = {}, ...children) {
     else if (k === "dataset") Object.assign(node.dataset, v);
     else node.setAttribute(k, v === true ? "" : v);
   }
-  for (const c of children.flat()) {
+  for (const c of children.flat(Infinity)) { // children may nest arrays at any depth
     if (c !== undefined && c !== null && c !== false) node.append(c instanceof Node ? c : String(c));
   }
   return node;
