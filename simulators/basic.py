@@ -2,6 +2,11 @@
 
 Arrivals are Poisson with a diurnal curve; heartbeats are periodic per device. The same seed
 and start time give the same events.
+
+The generator dates its events on the scenario's clock, which ``--time-scale`` runs faster
+than real time. What is produced is :func:`stamp` ed: ``occurred_at`` is the real time of
+production (Tike refuses events from the future) and the scenario clock is kept in
+``scenario_time``.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import random
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
 
 from simulators.population import Device, Team, make_devices, make_teams
 from simulators.scenario import Scenario
@@ -54,6 +60,21 @@ TRANSPORTS_PER_DAY_200K = 80.0
 ALARMS_PER_DEVICE_DAY = 0.15
 
 Scheduled = tuple[str, str, EventBase]
+E = TypeVar("E", bound=EventBase)
+
+
+def stamp(event: E, now: datetime) -> E:
+    """The event as produced at ``now`` (real time): ``occurred_at`` becomes ``now``, the
+    scenario time it had goes to ``scenario_time``, and its other times (a transport's pickup
+    window) move with it."""
+    shift = now - event.occurred_at
+    update: dict[str, Any] = {"occurred_at": now, "scenario_time": event.occurred_at}
+    if isinstance(event, TransportRequest):
+        window = event.pickup_window
+        update["pickup_window"] = TimeWindow(
+            earliest=window.earliest + shift, latest=window.latest + shift
+        )
+    return event.model_copy(update=update)
 
 
 def diurnal(ts: datetime) -> float:
@@ -310,6 +331,7 @@ async def run(
         while duration_s is None or (loop.time() - began) * time_scale < duration_s:
             horizon = (loop.time() - began) * time_scale
             for _, (topic, key, event) in sim.events_until(horizon):
+                event = stamp(event, datetime.now(UTC))
                 await producer.send(
                     topic,
                     key=key.encode() or None,

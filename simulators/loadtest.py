@@ -20,13 +20,14 @@ import os
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from html import escape
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from simulators.basic import BasicSimulator
+from simulators.basic import BasicSimulator, stamp
 from simulators.scenario import Scenario
 from tike import topics
 from tike.events import DEVICE_STATUSES
@@ -153,6 +154,7 @@ async def loadtest(
         try:
             while (elapsed := time.monotonic() - began) < duration_s:
                 for _, (topic, key, event) in sim.events_until(elapsed * time_scale):
+                    event = stamp(event, datetime.now(UTC))
                     fut = await producer.send(topic, event.__pydantic_serializer__.to_json(event),
                                               key=key.encode() or None)  # fmt: skip
                     m.produced += 1
@@ -171,7 +173,7 @@ async def loadtest(
             idle = None
             if idle_s > 0:
                 await asyncio.sleep(idle_s)
-                event = sim._alarm(sim.start)  # one more alarm after the idle period
+                event = stamp(sim._alarm(sim.start), datetime.now(UTC))  # one more alarm
                 need = str(NEED_ID["safety_alarm"](event))
                 await producer.send_and_wait(topics.ALARMS, event.model_dump_json().encode())
                 m.sent[need] = time.monotonic()

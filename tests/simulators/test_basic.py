@@ -47,3 +47,28 @@ def test_every_generated_event_is_valid_and_synthetic() -> None:
         event = decode(raw, kinds[topic], 65536)
         assert isinstance(event, EventBase), event
         assert event.synthetic
+
+
+def test_produced_events_carry_the_real_time_and_the_scenario_clock_apart() -> None:
+    from datetime import timedelta
+
+    from simulators.basic import stamp
+    from tike.events import TransportRequest
+
+    sim = BasicSimulator(REGION, seed=5, rate=20.0, start=START)
+    real = START + timedelta(minutes=3)
+    seen = set()
+    for t, (_, _, event) in sim.events_until(3 * 3600):  # as with --time-scale 60
+        produced = stamp(event, real)
+        assert produced.occurred_at == real
+        assert produced.scenario_time == START + timedelta(seconds=t)
+        assert produced.event_id == event.event_id
+        if isinstance(produced, TransportRequest):
+            assert isinstance(event, TransportRequest)
+            shift = real - event.occurred_at
+            assert produced.pickup_window.earliest == event.pickup_window.earliest + shift
+            assert produced.pickup_window.latest - produced.occurred_at == timedelta(hours=2)
+        data = produced.model_dump_json().encode()
+        assert decode(data, produced.kind, 65536) == produced  # type: ignore[attr-defined]
+        seen.add(type(produced).__name__)
+    assert {"SafetyAlarm", "TransportRequest", "Call116117", "TeamStatus"} <= seen
