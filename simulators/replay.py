@@ -7,6 +7,9 @@ A recording is JSON Lines, one record per line, oldest first::
 ``value`` is the record's JSON (``value_b64`` instead when it is not JSON). Replay keeps
 the recorded gaps between records, divided by the speed, and each record's topic and key.
 
+A recording can be bounded in time (:func:`time_window`, ``tike record --since/--until/
+--duration``); the bounds apply to the broker's record timestamps.
+
 Replayed as they are, the records repeat their event ids, so a stack that has seen them
 recognises them as redeliveries (right for testing recovery). ``fresh=True`` makes them new
 traffic: every id is derived anew per replay run, times are moved to the replay's clock, and
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import re
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -65,12 +69,79 @@ def _text(key: bytes | None) -> str | None:
     return None if key is None else key.decode("utf-8", "replace")
 
 
-async def record(bootstrap: str, topic_names: Iterable[str], out: Path, since_ms: int = 0) -> int:
-    """Write every record of the topics (from ``since_ms``) to ``out``, oldest first."""
+SPAN = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
+UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_span(text: str) -> timedelta:
+    """A length of time: a number and a unit, ``90s``, ``10m``, ``2h``, ``1.5d``."""
+    m = SPAN.match(text.strip())
+    if not m:
+        raise ValueError(f"{text!r} is not a length of time like 90s, 10m, 2h or 1d")
+    return timedelta(seconds=float(m.group(1)) * UNITS[m.group(2)])
+
+
+def parse_instant(text: str, now: datetime) -> datetime:
+    """A point in time: ISO 8601 (``2026-11-23T10:00:00+02:00``; without an offset it is
+    UTC), or a length of time (``10m``, ``2h``) meaning that long before ``now``."""
+    if SPAN.match(text.strip()):
+        return now - parse_span(text)
+    try:
+        at = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(
+            f"{text!r} is neither an ISO 8601 time (2026-11-23T10:00:00Z) nor a time ago "
+            "like 10m or 2h"
+        ) from None
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+
+
+def time_window(
+    since: str | None, until: str | None, duration: str | None, now: datetime
+) -> tuple[datetime | None, datetime | None]:
+    """``(from, to)`` of a recording, either end open (``None``) when not bounded.
+
+    - ``since`` alone: from then until now; ``until`` alone: from the oldest record on.
+    - ``duration`` alone: the last ``duration`` (from ``now - duration`` until now).
+    - ``since`` and ``duration``: ``duration`` after ``since``; ``until`` and ``duration``:
+      ``duration`` before ``until``. All three is an error.
+    """
+    if since and until and duration:
+        raise ValueError("give at most two of --since, --until and --duration")
+    start = parse_instant(since, now) if since else None
+    end = parse_instant(until, now) if until else None
+    if duration:
+        span = parse_span(duration)
+        if start is not None:
+            end = start + span
+        elif end is not None:
+            start = end - span
+        else:
+            start = now - span
+    if start is not None and end is not None and end <= start:
+        raise ValueError(f"the window ends ({end.isoformat()}) before it starts "
+                         f"({start.isoformat()})")  # fmt: skip
+    return start, end
+
+
+def _ms(at: datetime) -> int:
+    return int(at.timestamp() * 1000)
+
+
+async def record(
+    bootstrap: str,
+    topic_names: Iterable[str],
+    out: Path,
+    since_ms: int = 0,
+    until_ms: int | None = None,
+) -> int:
+    """Write the records of the topics with a timestamp from ``since_ms`` (to ``until_ms``,
+    both inclusive) to ``out``, oldest first."""
     records: list[Recorded] = []
     for topic in topic_names:
         for partition in await partitions_of(bootstrap, topic):
-            for msg in await read_records(bootstrap, topic, partition, since_ms):
+            found = await read_records(bootstrap, topic, partition, since_ms, until_ms=until_ms)
+            for msg in found:
                 records.append(Recorded(topic, msg.key, msg.value, msg.timestamp))
     records.sort(key=lambda r: r.ts)
     out.parent.mkdir(parents=True, exist_ok=True)

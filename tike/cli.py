@@ -101,14 +101,27 @@ def cmd_loadtest(args: argparse.Namespace) -> int:
 
 
 def cmd_record(args: argparse.Namespace) -> int:
-    from simulators.replay import record
+    from datetime import UTC, datetime
+
+    from simulators.replay import record, time_window
     from tike import topics
     from tike.settings import SimulatorSettings
 
     s = SimulatorSettings()
     names = args.topics or list(topics.INPUT_TOPICS)
-    count = asyncio.run(record(s.kafka_bootstrap, names, Path(args.out)))
-    print(f"recorded {count} records of {', '.join(names)} to {args.out}", file=sys.stderr)
+    try:
+        start, end = time_window(args.since, args.until, args.duration, datetime.now(UTC))
+    except ValueError as exc:
+        print(f"tike record: {exc}", file=sys.stderr)
+        return 2
+    since_ms = int(start.timestamp() * 1000) if start else 0
+    until_ms = int(end.timestamp() * 1000) if end else None
+    count = asyncio.run(record(s.kafka_bootstrap, names, Path(args.out), since_ms, until_ms))
+    window = f"from {start.isoformat() if start else 'the oldest record'} to " + (
+        end.isoformat() if end else "now"
+    )
+    print(f"recorded {count} records of {', '.join(names)} {window} to {args.out}",
+          file=sys.stderr)  # fmt: skip
     return 0
 
 
@@ -231,7 +244,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, help="random seed (default TIKE_SIM_SEED)")
     p.add_argument("--region", help="region id (default TIKE_SIM_REGION)")
     p.add_argument("--duration", type=float, help="stop after this many simulated seconds")
-    p.add_argument("--time-scale", type=float, default=1.0, help="simulated seconds per second")
+    p.add_argument("--time-scale", type=float, default=1.0,
+                   help="simulated seconds per second; events carry the real time of production "
+                   "in occurred_at and the scenario clock in scenario_time")  # fmt: skip
     p.add_argument("--scenario", help="shipped scenario (normal-night, storm, flu-season, "
                    "team-offline) or a YAML file (default TIKE_SIM_SCENARIO)")  # fmt: skip
     p.add_argument("--no-teams", action="store_true",
@@ -252,8 +267,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="loadtest-report", help="directory for JSON and HTML")
     p.add_argument("--progress", action="store_true", help="progress bar even without a TTY")
     p = add("record", cmd_record, "Record topics (default: every input topic) to a file.")
+    p.epilog = (
+        "Without bounds, everything the topics retain is recorded. Times are the records' "
+        "broker timestamps, both ends inclusive. --duration alone records the last DURATION "
+        "(from now back); with --since it ends DURATION after --since; with --until it starts "
+        "DURATION before --until. Examples: --duration 10m; "
+        "--since 2026-11-23T18:00:00+02:00 --duration 2h; --since 3h --until 1h."
+    )
     p.add_argument("topics", nargs="*", help="topic names (default: the input topics)")
     p.add_argument("--out", required=True, help="JSON Lines file to write")
+    p.add_argument("--since", metavar="TIME",
+                   help="first record time: ISO 8601 (UTC if no offset) or a time ago (10m, "
+                   "2h, 1d)")  # fmt: skip
+    p.add_argument("--until", metavar="TIME", help="last record time, in the same forms")
+    p.add_argument("--duration", metavar="SPAN",
+                   help="length of the window (90s, 10m, 2h, 1d); see below")  # fmt: skip
     p = add("replay", cmd_replay, "Replay a recording at xN speed.")
     p.add_argument("recording", help="JSON Lines file written by `tike record`")
     p.add_argument("--speed", type=float, default=1.0, help="speed-up factor (default 1)")

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import orjson
 import pytest
 
-from simulators.replay import Recorded, freshen, load, schedule
+from simulators.replay import (
+    Recorded,
+    freshen,
+    load,
+    parse_instant,
+    parse_span,
+    schedule,
+    time_window,
+)
 from tike.decode import decode
 from tike.examples import example
 
@@ -64,3 +72,51 @@ def test_fresh_replays_are_new_valid_synthetic_events_at_the_replay_time() -> No
 def test_fresh_leaves_records_that_are_not_objects_alone() -> None:
     rec = Recorded("tike.in.alarms", None, b"[1, 2]", 5)
     assert freshen(rec, "r1", timedelta(hours=1)) == rec
+
+
+NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("since", "until", "duration", "window"),
+    [
+        (None, None, None, (None, None)),
+        (None, None, "10m", (NOW - timedelta(minutes=10), None)),  # the last 10 minutes
+        ("2h", None, None, (NOW - timedelta(hours=2), None)),
+        (None, "1h", None, (None, NOW - timedelta(hours=1))),
+        ("3h", "1h", None, (NOW - timedelta(hours=3), NOW - timedelta(hours=1))),
+        ("2026-11-23T08:00:00+02:00", None, "2h",  # 2 h after --since
+         (datetime(2026, 11, 23, 6, tzinfo=UTC), datetime(2026, 11, 23, 8, tzinfo=UTC))),
+        ("2026-11-23T06:00:00", None, "90s",  # no offset: UTC
+         (datetime(2026, 11, 23, 6, tzinfo=UTC), datetime(2026, 11, 23, 6, 1, 30, tzinfo=UTC))),
+        (None, "2026-11-23T10:00:00Z", "1.5d",  # 1.5 days before --until
+         (datetime(2026, 11, 21, 22, tzinfo=UTC), datetime(2026, 11, 23, 10, tzinfo=UTC))),
+    ],
+)  # fmt: skip
+def test_time_window_bounds(
+    since: str | None, until: str | None, duration: str | None, window: tuple[object, object]
+) -> None:
+    assert time_window(since, until, duration, NOW) == window
+
+
+@pytest.mark.parametrize(
+    ("since", "until", "duration", "message"),
+    [
+        ("1h", "10m", "5m", "at most two"),
+        ("10m", "1h", None, "ends"),
+        ("yesterday", None, None, "neither an ISO 8601 time"),
+        (None, None, "10 minutes", "not a length of time"),
+        (None, None, "-5m", "not a length of time"),
+    ],
+)
+def test_bad_time_windows_are_refused(
+    since: str | None, until: str | None, duration: str | None, message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        time_window(since, until, duration, NOW)
+
+
+def test_parse_span_and_instant() -> None:
+    assert parse_span("2h") == timedelta(hours=2)
+    assert parse_instant("30s", NOW) == NOW - timedelta(seconds=30)
+    assert parse_instant("2026-11-23T12:00:00+02:00", NOW) == NOW - timedelta(hours=2)

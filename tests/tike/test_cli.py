@@ -49,3 +49,20 @@ def test_a_bad_rate_is_an_error(text: str, capsys: pytest.CaptureFixture[str]) -
 def test_replay_of_a_missing_file_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["replay", "/nonexistent/rec.jsonl"]) == 2
     assert "tike replay:" in capsys.readouterr().err
+
+
+def test_record_refuses_a_bad_time_window_before_touching_kafka(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["record", "--out", "x.jsonl", "--since", "1h", "--until", "2h"]) == 2
+    assert "tike record: the window ends" in capsys.readouterr().err
+    assert main(["record", "--out", "x.jsonl", "--duration", "soon"]) == 2
+    assert "not a length of time" in capsys.readouterr().err
+
+
+def test_record_help_defines_the_duration(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["record", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "--duration alone records the last DURATION (from now back)" in out
+    assert "with --since it ends DURATION after --since" in out
