@@ -78,8 +78,9 @@ PROJECTION_RESETS = Counter(
 )
 AUTH_FAILURES = Counter(
     "tike_gateway_auth_failures_total",
-    "Refused tokens, by reason.",
-    ["reason"],
+    "Refused tokens (missing, invalid, expired or revoked), by channel: `rest` (API requests) or "
+    "`ws` (websocket connects and open sockets).",
+    ["channel"],
     registry=REGISTRY,
 )
 PROJECTION_DOWN = Gauge(

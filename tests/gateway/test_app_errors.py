@@ -71,7 +71,7 @@ def _rules_body(size: int) -> bytes:
 
 def _auth_failures() -> float:
     return (
-        metrics.REGISTRY.get_sample_value("tike_gateway_auth_failures_total", {"reason": "rest"})
+        metrics.REGISTRY.get_sample_value("tike_gateway_auth_failures_total", {"channel": "rest"})
         or 0.0
     )
 
