@@ -52,6 +52,16 @@ def overlap(a: dict[str, float] | None, b: dict[str, float] | None) -> bool:
                 or a["y"] + a["height"] <= b["y"] or b["y"] + b["height"] <= a["y"])  # fmt: skip
 
 
+async def box(locator: Any) -> dict[str, float]:
+    """A bounding box; the map is redrawn every second, so a node may be gone for a moment."""
+    for _ in range(50):
+        found = await locator.bounding_box()
+        if found:
+            return dict(found)
+        await locator.page.wait_for_timeout(100)
+    raise AssertionError(f"{locator} has no box")
+
+
 async def timeline(board: Page) -> str:
     return await board.page.locator("#panel .timeline").inner_text()
 
@@ -203,16 +213,15 @@ async def test_layout_kpi_format_and_silent_device_filter(open_page: Any, send: 
     count = page.locator(f"#map g.muni[data-code='{TEUVA[0]}'] .count")
     marker = page.locator(f"#map g.team-dot[data-team='{team}'] rect")
     await marker.wait_for(timeout=10000)
-    assert not overlap(await count.bounding_box(), await marker.bounding_box())
+    assert not overlap(await box(count), await box(marker))
     # The need panel covers neither the KPI strip nor the map.
     await row.click()
     panel = page.locator("#panel")
     await panel.wait_for()
     await page.locator("#kpis .kpi").first.wait_for(timeout=10000)
-    box = await panel.bounding_box()
-    assert not overlap(box, await page.locator("#kpis").bounding_box())
-    assert not overlap(box, await page.locator("#map").bounding_box())
-    assert not overlap(box, await page.locator("#queue").bounding_box())
+    place = await box(panel)
+    for other in ("#kpis", "#map", "#queue"):
+        assert not overlap(place, await box(page.locator(other))), other
     await board.shot("board-panel")
     # Silent devices: one source value from the contracts to the filter and its label.
     option = page.locator("#f-source option[value='device_supervision']")

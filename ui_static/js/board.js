@@ -41,7 +41,8 @@ function apply(frame) {
         state.announced.add(n.need_id);
         announce(`${t(`prio.${n.priority}`)}: ${signal(n.signal)}, ${muniName(n.municipality)}`, n.priority === "stat");
       } else if (n.alert && !n.alert.acknowledged_by && old && !old.data.alert) {
-        announce(`${t("alert.banner", { n: 1 })} – ${signal(n.signal)}, ${muniName(n.municipality)}`, true);
+        const ids = [n.client, n.device_id || n.call_id || n.transport_request_id].filter(Boolean).join(" ");
+        announce(`${t("alert.banner", { n: 1 })} – ${signal(n.signal)}, ${muniName(n.municipality)}${ids ? `, ${ids}` : ""}`, true);
       }
     }
   }

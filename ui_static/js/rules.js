@@ -93,9 +93,14 @@ async function activate(ev) {
       body: { text: source().value, comment: document.getElementById("comment").value } });
     status.textContent = t("rules.activated", { label: r.label });
     document.getElementById("comment").value = "";
-    await load();
   } catch (err) {
     status.textContent = t("common.error", { why: err.detail?.message || err.message });
+    return;
+  }
+  try {
+    await load(); // the badge and the history; the activation stands even if this fails
+  } catch (err) {
+    document.getElementById("check").textContent = t("common.error", { why: err.detail?.message || err.message });
   }
 }
 
