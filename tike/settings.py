@@ -7,7 +7,7 @@ and a test fails when the two drift apart.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -107,7 +107,16 @@ class WorkerSettings(CommonSettings):
     stream_buffer_maxsize: int = Field(
         1024, ge=16, description="Per-stream buffer before backpressure (Faust: 4096)."
     )
-    state_dir: Path = Field(Path(".tike/state"), description="Worker state directory.")
+    run_dir: Path = Field(
+        Path(".tike"),
+        description="Directory of a stack's logs (`logs/`), its lock (`up.lock`: one running "
+        "`tike up` per directory) and, unless TIKE_STATE_DIR is set, the worker state "
+        "(`state/`). Give each stack run from one checkout its own.",
+    )
+    state_dir: Path = Field(
+        None,  # type: ignore[assignment]  # filled in from run_dir by _state_under_run_dir
+        description="Worker state directory; empty means `<TIKE_RUN_DIR>/state`.",
+    )
     max_future_skew_s: float = Field(
         300.0,
         ge=0,
@@ -138,6 +147,13 @@ class WorkerSettings(CommonSettings):
     watchdog_stall_s: float = Field(
         120.0, gt=0, description="An agent with input but no progress this long stops the worker."
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _state_under_run_dir(cls, data: Any) -> Any:
+        if isinstance(data, dict) and not data.get("state_dir"):
+            data = {**data, "state_dir": Path(data.get("run_dir") or ".tike") / "state"}
+        return data
 
     @property
     def offer_timeouts(self) -> dict[str, float]:

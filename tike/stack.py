@@ -1,9 +1,18 @@
 """`tike up`: start the embedded stack (broker, Redis, worker, gateway, simulator), print what
-runs where, and stop every child on Ctrl-C or when one of them dies."""
+runs where, and stop every child on Ctrl-C or when one of them dies.
+
+A stack keeps its logs, its lock and (by default) the worker state in ``TIKE_RUN_DIR``
+(``.tike``). Only one `tike up` runs per directory: :class:`RunLock` holds an exclusive
+``flock`` on ``<run dir>/up.lock`` for the stack's lifetime and writes its pid there. The
+kernel drops the lock when the process ends however it ends, so a lock file left by a dead
+`tike up` is simply taken over.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
 import os
 import signal
 import sys
@@ -30,14 +39,71 @@ class StackError(RuntimeError):
     pass
 
 
+class StackLocked(StackError):
+    """Another running `tike up` uses the same run directory."""
+
+
+@dataclass
+class RunLock:
+    """An exclusive lock on a run directory, held while the stack runs."""
+
+    path: Path
+    fd: int | None = None
+
+    @classmethod
+    def of(cls, run_dir: Path) -> RunLock:
+        return cls(run_dir / "up.lock")
+
+    def holder(self) -> int | None:
+        """The pid written by the (last) holder, if any."""
+        with contextlib.suppress(OSError, ValueError):
+            return int(self.path.read_text().split()[0])
+        return None
+
+    def acquire(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            pid = self.holder()
+            who = f"pid {pid}" if pid else "another process"
+            run_dir = self.path.parent
+            raise StackLocked(
+                f"another `tike up` ({who}) is running with the run directory {run_dir}/ (its "
+                f"logs, state and lock); stop it, or give this stack a directory of its own with "
+                f"TIKE_RUN_DIR=<dir> (and ports of its own)"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self.fd = fd
+
+    def release(self) -> None:
+        if self.fd is not None:
+            with contextlib.suppress(OSError):
+                os.ftruncate(self.fd, 0)
+            os.close(self.fd)  # drops the flock
+            self.fd = None
+
+
 @dataclass
 class Stack:
     settings: StackSettings
     simulate: bool = False
-    log_dir: Path = Path(".tike/logs")
+    log_dir: Path | None = None  # empty: <TIKE_RUN_DIR>/logs
     environ: dict[str, str] = field(default_factory=lambda: dict(os.environ))
     children: list[Child] = field(default_factory=list)
     rows: list[tuple[str, str, str]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.log_dir is None:
+            self.log_dir = self.settings.run_dir / "logs"
+
+    @property
+    def logs(self) -> Path:
+        assert self.log_dir is not None
+        return self.log_dir
 
     @property
     def external_kafka(self) -> bool:
@@ -58,8 +124,8 @@ class Stack:
             require_port(s.metrics_port, "TIKE_METRICS_PORT", "worker metrics", s.metrics_host)
 
     def _log(self, name: str) -> Path:
-        self.log_dir.mkdir(parents=True, exist_ok=True)
-        return self.log_dir / f"{name}.log"
+        self.logs.mkdir(parents=True, exist_ok=True)
+        return self.logs / f"{name}.log"
 
     def _start(self, name: str, argv: list[str], env: dict[str, str], where: str) -> Child:
         path = self._log(name)
@@ -133,6 +199,19 @@ class Stack:
 
 def up(settings: StackSettings, simulate: bool) -> int:
     stack = Stack(settings, simulate=simulate)
+    lock = RunLock.of(settings.run_dir)
+    try:
+        lock.acquire()
+    except StackLocked as exc:
+        print(f"tike up: {exc}", file=sys.stderr)
+        return 2
+    try:
+        return _run(stack)
+    finally:
+        lock.release()
+
+
+def _run(stack: Stack) -> int:
     stopping = False
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -155,7 +234,7 @@ def up(settings: StackSettings, simulate: bool) -> int:
             if dead is not None:
                 print(
                     f"tike up: {dead.name} exited with code {dead.proc.returncode}; "
-                    f"see {stack.log_dir / (dead.name + '.log')}",
+                    f"see {stack.logs / (dead.name + '.log')}",
                     file=sys.stderr,
                 )
                 code = 1

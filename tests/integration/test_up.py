@@ -130,6 +130,22 @@ def test_up_starts_everything_and_ctrl_c_leaves_no_orphans(up, tmp_path: Path) -
     assert (tmp_path / ".tike" / "logs" / "worker.log").is_file()
 
 
+def test_a_second_stack_in_the_same_run_directory_is_refused(up, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    proc, env = up
+    _wait_up(proc)
+    second = subprocess.run(
+        [sys.executable, "-m", "tike", "up"], cwd=tmp_path, env=env,
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert second.returncode == 2
+    assert f"another `tike up` (pid {proc.pid}) is running" in second.stderr
+    assert "TIKE_RUN_DIR" in second.stderr
+    assert proc.poll() is None  # the first stack runs on
+    assert (tmp_path / ".tike" / "up.lock").read_text().split()[0] == str(proc.pid)
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(40) == 0
+
+
 def test_children_die_when_tike_up_is_killed(up) -> None:  # type: ignore[no-untyped-def]
     proc, _ = up
     _wait_up(proc)
