@@ -7,7 +7,7 @@ from typing import Any
 
 import faust
 
-from streams import dedup, devices, ingest, routing, situation
+from streams import devices, ingest, routing, situation
 from streams.context import StreamContext
 from streams.errors import ErrorPolicy, deadletter_policy
 from streams.transport import Transport
@@ -40,8 +40,10 @@ def faust_settings(settings: WorkerSettings) -> dict[str, Any]:
     - session/rebalance timeout 10 s on the embedded broker, so a restarted worker rejoins fast;
     - a smaller stream buffer (Faust: 4096), so backpressure comes sooner;
     - ``stream_wait_empty=False``: a rebalance does not wait for buffers to drain;
-    - embedded broker only: one record per producer batch, the workaround for Tansu's
-      ListOffsets bug, which otherwise lets table recovery stop early.
+    - the producer batches on every broker (``producer_linger_ms``). No Faust table is used:
+      agent state is rebuilt to the fetch high watermark (streams/keyed_state.py), so the
+      embedded broker's wrong ListOffsets answer after a multi-record batch cannot cut a
+      recovery short, and one record per batch is no longer needed.
     """
     conf: dict[str, Any] = {
         "broker": broker_urls(settings.kafka_bootstrap),
@@ -59,12 +61,10 @@ def faust_settings(settings: WorkerSettings) -> dict[str, Any]:
         "stream_buffer_maxsize": settings.stream_buffer_maxsize,
         "stream_wait_empty": False,
         "producer_acks": -1,
-        "producer_linger": 0.0,
+        "producer_linger": settings.producer_linger_ms / 1000,
         "key_serializer": "raw",
         "value_serializer": "raw",
     }
-    if settings.embedded:
-        conf["producer_max_batch_size"] = 1
     return conf
 
 
@@ -80,7 +80,6 @@ def create_app(settings: WorkerSettings, on_error: ErrorPolicy | None = None) ->
 
     ctx.on_error = on_error or deadletter_policy(send_deadletter)
     ingest.register(ctx)
-    dedup.register(ctx)
     devices.register(ctx)
     follower = routing.register(ctx)
     situation.register(ctx, follower, app.watchdog)

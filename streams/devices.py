@@ -1,8 +1,9 @@
 """Device supervision agent and timer. The logic is in :mod:`tike.devices`.
 
-Observations arrive keyed by device id, so each device's state lives in one partition. The
-timer cannot write tables (it runs outside any event), so it sends a ``silence_check``
-observation to the device's own partition, and the agent decides there.
+Observations arrive keyed by device id, so each device's state lives in one partition, in a
+:class:`~streams.keyed_state.KeyedState` whose changelog is ``tike.devices.state``. The timer
+does not write state (it runs outside any event): it sends a ``silence_check`` observation to
+the device's own partition, and the agent decides there.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pydantic import ValidationError
 from streams import metrics
 from streams.context import StreamContext, encode
 from streams.errors import RawRecord
+from streams.keyed_state import KeyedState
 from tike import topics
 from tike.decode import Reason, Rejection
 from tike.devices import is_overdue, observe, silence_check
@@ -29,13 +31,13 @@ def register(ctx: StreamContext) -> None:
     app = ctx.app
     settings = ctx.settings
     timeout = timedelta(seconds=settings.heartbeat_timeout_s)
-    devices = app.Table(
-        "tike-devices",
-        default=None,
-        partitions=settings.topic_partitions,
-        key_type=str,
-        help="device id -> supervision state",
-    )
+    devices = KeyedState(settings.kafka_bootstrap, topics.DEVICE_STATE, ctx.send,
+                         settings.fetch_wait_ms)  # fmt: skip
+
+    async def on_revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:
+        devices.forget()
+
+    app.on_partitions_revoked.connect(on_revoked)
     assert ctx.on_error is not None
     on_error = ctx.on_error
     #: device id -> monotonic time a silence check was last sent (avoid re-sending).
@@ -53,9 +55,10 @@ def register(ctx: StreamContext) -> None:
                 )
                 await on_error(record, Rejection(Reason.INVALID_FIELDS, str(exc)[:500]))
                 continue
-            result = observe(devices.get(obs.device_id), obs, datetime.now(UTC), timeout)
+            part = await devices.part(msg.partition)
+            result = observe(part.get(obs.device_id), obs, datetime.now(UTC), timeout)
             if result.state:
-                devices[obs.device_id] = result.state
+                await devices.put(msg.partition, obs.device_id, result.state)
             for item in result.emits:
                 if item.topic == topics.INTAKE:
                     metrics.DEVICES_SILENT.labels(obs.region).inc()
@@ -71,7 +74,7 @@ def register(ctx: StreamContext) -> None:
         for device_id, sent in list(checks_sent.items()):
             if mono - sent > resend_after:
                 del checks_sent[device_id]
-        for device_id, state in list(devices.items()):
+        for _, device_id, state in devices.items():
             if not state or device_id in checks_sent or not is_overdue(state, now, timeout):
                 continue
             checks_sent[device_id] = mono

@@ -1,11 +1,13 @@
-"""The situation agent: one place per region partition where needs are routed and
-dispatched, team actions and control-room actions applied, and time-outs and KPIs checked.
-The logic is in :mod:`tike.situation.machine`.
+"""The situation agent: one place per region partition where needs are de-duplicated,
+routed and dispatched, team actions and control-room actions applied, and time-outs and KPIs
+checked. The logic is in :mod:`tike.situation.machine`.
 
-Inputs (all keyed by region, co-partitioned): ``tike.needs``, ``tike.team-state``,
-``tike.calls`` and ``tike.region-commands`` (team events, control actions, ticks). Each input
-that changes anything gives one record on ``tike.journal`` (same partition). The projector
-agent publishes each record's outputs to ``tike.dispatches``, ``tike.board`` and
+Inputs (all keyed by region, co-partitioned): ``tike.intake`` (needs before
+de-duplication), ``tike.team-state``, ``tike.calls`` and ``tike.region-commands`` (team
+events, control actions, ticks). A need whose id the state already holds is a redelivery and
+is dropped: the state is the de-duplication memory. Each input that changes anything gives one
+record on ``tike.journal`` (same partition). The projector agent publishes each record's
+outputs to ``tike.needs`` (each need once), ``tike.dispatches``, ``tike.board`` and
 ``tike.decisions``. On taking a partition the agent rebuilds its state from the newest
 snapshot on ``tike.snapshots`` and the journal after it, and skips inputs the state already
 holds, so a crash neither loses nor repeats a transition.
@@ -29,12 +31,18 @@ from streams.routing import RulesFollower
 from streams.watchdog import Watchdog, highwaters_of
 from tike import logs, topics
 from tike.decode import Reason, Rejection
+from tike.dedup import SeenNeeds
 from tike.kafka_log import read_partition
 from tike.situation import snapshot
 from tike.situation.machine import Record, Situation, Timing, empty_state
 
 log = logging.getLogger(__name__)
-INPUTS = (topics.NEEDS, topics.TEAM_STATE, topics.CALLS, topics.REGION_COMMANDS)
+#: How long the projector remembers a need it published (a journal record is delivered
+#: again only from the last committed offset, a few seconds back).
+PUBLISHED_MEMORY_S = 600.0
+#: How far before the first journal record of a partition the projector looks for needs.
+REPLAY_MARGIN_MS = 60_000
+INPUTS = (topics.INTAKE, topics.TEAM_STATE, topics.CALLS, topics.REGION_COMMANDS)
 
 
 class Partitions:
@@ -115,7 +123,7 @@ class Partitions:
 
 def register(ctx: StreamContext, follower: RulesFollower, watchdog: Watchdog) -> None:
     app, settings = ctx.app, ctx.settings
-    timing = Timing(offer_timeout_s=settings.offer_timeouts,
+    timing = Timing(offer_timeout_s=settings.offer_timeouts, history_s=settings.need_history_s,
                     kpi_include_synthetic=settings.kpi_include_synthetic)  # fmt: skip
 
     def router() -> Router:
@@ -131,7 +139,7 @@ def register(ctx: StreamContext, follower: RulesFollower, watchdog: Watchdog) ->
 
     async def on_assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:
         for tp in assigned:
-            if tp.topic == topics.NEEDS:
+            if tp.topic == topics.INTAKE:
                 parts.warm(tp.partition)
 
     app.on_partitions_revoked.connect(on_revoked)
@@ -139,7 +147,7 @@ def register(ctx: StreamContext, follower: RulesFollower, watchdog: Watchdog) ->
 
     def handle(sit: Situation, topic: str, value: dict[str, Any], cause: dict[str, Any]) -> Any:
         now = datetime.now(UTC)
-        if topic == topics.NEEDS:
+        if topic == topics.INTAKE:
             started = time.perf_counter()
             record = sit.on_need(value, now, cause)
             metrics.DECISION_SECONDS.observe(time.perf_counter() - started)
@@ -175,11 +183,11 @@ def register(ctx: StreamContext, follower: RulesFollower, watchdog: Watchdog) ->
                 app.consumer.unprocessed(msg.tp, msg.offset)
                 continue
             sit = await parts.get(partition)
-            if topic == topics.NEEDS:
+            if topic == topics.INTAKE:
                 label = follower.router.ruleset.label
                 if parts.ruleset_in_force.get(partition) != label:
                     parts.ruleset_in_force[partition] = label
-                    log.info("ruleset %s decides from tike.needs[%d]@%d", label, partition,
+                    log.info("ruleset %s decides from tike.intake[%d]@%d", label, partition,
                              msg.offset)  # fmt: skip
             cause = {"topic": topic, "partition": partition, "offset": msg.offset}
             try:
@@ -187,6 +195,9 @@ def register(ctx: StreamContext, follower: RulesFollower, watchdog: Watchdog) ->
                 logs.bind_from(value)
                 if sit.redelivered(topic, value):
                     metrics.REDELIVERED.labels(topic).inc()
+                    if topic == topics.INTAKE:
+                        metrics.DUPLICATES.labels(str(value.get("region"))).inc()
+                        log.info("duplicate need %s dropped", value.get("need_id"))
                     watchdog.processed(topic, partition, msg.offset)
                     continue
                 record = handle(sit, topic, value, cause)
@@ -205,18 +216,46 @@ def register(ctx: StreamContext, follower: RulesFollower, watchdog: Watchdog) ->
                         value_serializer="raw"),
               name="tike.situation")(watchdog.guard("tike.situation", situation))  # fmt: skip
 
+    published = SeenNeeds(retention_s=PUBLISHED_MEMORY_S)
+
+    async def on_revoked_project(sender: Any, revoked: Any, **kwargs: Any) -> None:
+        published.forget()
+
+    app.on_partitions_revoked.connect(on_revoked_project)
+
+    async def load_published(partition: int, since_ms: int) -> None:
+        """The needs already on ``tike.needs[partition]`` (co-partitioned with the journal)
+        from ``since_ms`` on: a journal record delivered again after a crash or a refetch
+        must not publish its need twice. Published and remembered are one fact."""
+        found = await read_partition(settings.kafka_bootstrap, topics.NEEDS, partition,
+                                     since_ms, fetch_wait_ms=settings.fetch_wait_ms)  # fmt: skip
+        published.load(partition, ((orjson.loads(v)["need_id"], ts / 1000) for v, ts, _ in found))
+
     async def project(stream: Any) -> None:
         async for event in stream.events():
             msg = event.message
             metrics.EVENTS_IN.labels(topics.JOURNAL).inc()
+            partition = msg.partition
+            if not published.loaded(partition):
+                # Every need of this record or a later one was published after it was
+                # journaled; the margin covers earlier records that a refetch delivers later.
+                await load_published(partition, msg.timestamp - REPLAY_MARGIN_MS)
+            published.expire(partition, time.time())
             record = orjson.loads(msg.value)
             for out in record["outputs"]:
                 value = out["value"]
+                if out["topic"] == topics.NEEDS:
+                    if (partition, value["need_id"]) in published:
+                        metrics.DUPLICATES.labels(value["region"]).inc()
+                        continue
+                    published.add(partition, value["need_id"], time.time())
                 if value.get("kind") == "dispatch_refusal":
                     metrics.REFUSED_ACTIONS.inc()
                 elif value.get("kind") == "board_delta" and value["entity"] == "kpi":
                     if ":" not in value["id"] and value["data"]:  # the region, not a municipality
                         metrics.observe_kpis(value["id"], value["data"])
+                elif out["topic"] == topics.NEEDS:
+                    metrics.NEEDS.labels(value["region"], str(value.get("source"))).inc()
                 elif value.get("kind") == "routing_decision":
                     metrics.DECISIONS.labels(value.get("service") or "control_room",
                                              value.get("rule_id") or "none").inc()  # fmt: skip

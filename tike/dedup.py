@@ -1,8 +1,8 @@
 """Which need ids a partition has already published, forgotten after a retention period.
 
-The worker rebuilds this from the output log (``tike.needs``) whenever it takes a partition,
-so "published" and "remembered" are one fact and a crash can cause neither a lost nor a
-repeated need. Pure; the reading is in :mod:`tike.kafka_log`.
+The journal projector rebuilds this from the output log (``tike.needs``) whenever it takes a
+partition, so "published" and "remembered" are one fact and a journal record delivered again
+after a crash cannot publish its need twice. Pure; the reading is in :mod:`tike.kafka_log`.
 """
 
 from __future__ import annotations

@@ -93,10 +93,11 @@ class WorkerSettings(CommonSettings):
     silence_check_interval_s: float = Field(
         30.0, gt=0, description="How often device silence is checked."
     )
-    dedup_window_s: int = Field(
-        3600,
-        ge=1,
-        description="Redelivered events are recognised for at least this long (two windows).",
+    need_history_s: float = Field(
+        86400.0,
+        ge=3600,
+        description="Closed needs stay in the situation state this long; a redelivered input "
+        "is recognised (and dropped) for at least this long.",
     )
     commit_interval_s: float = Field(
         1.0, gt=0, description="Offset commit interval (Faust's default is 2.8 s)."
@@ -106,6 +107,11 @@ class WorkerSettings(CommonSettings):
     )
     stream_buffer_maxsize: int = Field(
         1024, ge=16, description="Per-stream buffer before backpressure (Faust: 4096)."
+    )
+    producer_linger_ms: float = Field(
+        1.0,
+        ge=0,
+        description="How long the worker's producer waits to fill a batch (aiokafka linger).",
     )
     run_dir: Path = Field(
         Path(".tike"),

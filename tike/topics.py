@@ -36,6 +36,7 @@ CALLS = "tike.calls"
 TEAM_STATE = "tike.team-state"
 DEVICE_OBSERVATIONS = "tike.devices.observations"
 DEVICE_HEALTH = "tike.devices"
+DEVICE_STATE = "tike.devices.state"
 DEADLETTER = "tike.deadletter"
 DECISIONS = "tike.decisions"
 RULES = "tike.rules"
@@ -87,6 +88,14 @@ TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec(CALLS, "region id", "CallActivity JSON (116117 volume)", "output"),
     TopicSpec(TEAM_STATE, "region id", "TeamState JSON", "output"),
     TopicSpec(DEVICE_OBSERVATIONS, "device id", "DeviceObservation JSON", "internal"),
+    TopicSpec(
+        DEVICE_STATE,
+        "device id",
+        "a device's supervision state, on every observation (the device agent's changelog)",
+        "internal",
+        compacted=True,
+        configs={"cleanup.policy": "compact"},
+    ),
     TopicSpec(
         DEVICE_HEALTH,
         "device id",

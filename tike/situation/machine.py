@@ -168,7 +168,7 @@ class Situation:
         Needs by need id, 116117 calls by call id, team and control-room actions by event id;
         team reports by their time (an older or equal report changes nothing).
         """
-        if topic == topics.NEEDS:
+        if topic == topics.INTAKE:
             return value.get("need_id") in self.state["needs"]
         if topic == topics.CALLS:
             return value.get("call_id") in self._call_ids
@@ -294,6 +294,8 @@ class Situation:
         if need["need_id"] in self.state["needs"]:
             return None
         tx = Tx(self.state, cause, now)
+        # Published once, by the journal record that makes the state remember the need.
+        tx.out(topics.NEEDS, need["region"], need)
         coords = [cause.get("partition"), cause.get("offset")]
         decision = self._decide(tx, need, (), coords)
         n: dict[str, Any] = {

@@ -54,7 +54,7 @@ class Harness:
             self._keep(self.sit.on_team_state(t, self.now, cause(topics.TEAM_STATE)))
 
     def need(self, need: dict[str, Any]) -> Record | None:
-        return self._keep(self.sit.on_need(need, self.now, cause(topics.NEEDS)))
+        return self._keep(self.sit.on_need(need, self.now, cause(topics.INTAKE)))
 
     def act(
         self, team_id: str, action: str, need_id: str = "need-1", dispatch_id: str | None = None,
@@ -242,8 +242,8 @@ def test_replaying_the_journal_rebuilds_the_same_state(h: Harness) -> None:
         replay.apply(copy.deepcopy(record))
     live = {k: v for k, v in h.sit.state.items() if k != "calls"}
     assert {k: v for k, v in replay.state.items() if k != "calls"} == live
-    assert replay.redelivered(topics.NEEDS, {"need_id": "need-2"})
-    assert not replay.redelivered(topics.NEEDS, {"need_id": "need-3"})
+    assert replay.redelivered(topics.INTAKE, {"need_id": "need-2"})
+    assert not replay.redelivered(topics.INTAKE, {"need_id": "need-3"})
     acted = [r["events"] for r in h.journal if r.get("events")]
     assert acted and all(replay.redelivered(topics.REGION_COMMANDS, {"event_id": e})
                          for events in acted for e in events)  # fmt: skip
@@ -269,7 +269,7 @@ def test_redeliveries_are_recognised_by_content_not_offset(h: Harness) -> None:
     # be refused as an illegal accept-after-accept.
     assert h.sit.redelivered(topics.REGION_COMMANDS, accept)
     assert not h.sit.redelivered(topics.REGION_COMMANDS, {**accept, "event_id": "e-other"})
-    assert h.sit.redelivered(topics.NEEDS, fall())
+    assert h.sit.redelivered(topics.INTAKE, fall())
     call = {"call_id": "call-1", "phase": "started", "occurred_at": T0.isoformat(),
             "municipality": "743", "region": "etela-pohjanmaa"}  # fmt: skip
     assert not h.sit.redelivered(topics.CALLS, call)
@@ -280,7 +280,7 @@ def test_redeliveries_are_recognised_by_content_not_offset(h: Harness) -> None:
     assert not h.sit.redelivered(topics.TEAM_STATE, later)
     # An input that arrives after later ones (offsets out of order) is still applied.
     h.need(fall("need-9"))
-    assert not h.sit.redelivered(topics.NEEDS, fall("need-8"))
+    assert not h.sit.redelivered(topics.INTAKE, fall("need-8"))
     # Pruned with the history: event ids older than 24 h are forgotten.
     h.tick(86400 + 60)
     assert not h.sit.redelivered(topics.REGION_COMMANDS, accept)
