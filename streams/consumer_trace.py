@@ -4,7 +4,8 @@ When the consumer fetches a partition again because a record was passed over or 
 stalled (streams/transport.py), the warning carries this history: which offsets were fetched,
 delivered to the agents, acknowledged, refused, abandoned, sought and committed, in order.
 That is what tells a passed-over record's path apart from the others. Consecutive offsets of
-one kind are kept as one range, so the history stays short and cheap to keep.
+one kind are kept as one range, so the history stays short and cheap to keep. (The consumer's
+own state, read from library internals, is streams/compat.py's ``consumer_state``.)
 """
 
 from __future__ import annotations
@@ -43,38 +44,3 @@ class ConsumerTrace:
             where = "" if first is None else f" {first}" if first == last else f" {first}-{last}"
             out.append(f"t={at} {kind}{where}{f' ({note})' if note else ''}")
         return "; ".join(out) or "no history"
-
-
-def consumer_state(consumer: Any, tp: Any) -> str:
-    """A Faust consumer's state of ``tp``, for the warnings when it is fetched again: whether
-    Faust fetches it (active, paused, or held back while its stream buffer is full), what the
-    aiokafka fetcher holds and where it stands, and how full the stream buffers are."""
-    try:
-        active = consumer._active_partitions
-        parts = [
-            f"active={active is not None and tp in active}",
-            f"buffered={tp in consumer._buffered_partitions}",
-            f"paused={tp in consumer._paused_partitions}",
-            f"flow={consumer.app.flow_control.is_active()}",
-        ]
-        kafka = consumer._thread._consumer
-        if kafka is not None:
-            fetcher = kafka._fetcher
-            held = fetcher._records.get(tp)
-            state = kafka._subscription.subscription.assignment.state_value(tp)
-            position = state.position if state.has_valid_position else None
-            parts += [
-                f"position={position}",
-                f"fetcher_paused={state.paused}",
-                f"fetched={type(held).__name__ if held is not None else None}",
-                f"in_flight={len(fetcher._in_flight)}",
-            ]
-        for chan in consumer.app.topics._tp_index.get(tp, ()):
-            queue = chan.queue
-            parts.append(
-                f"buffer={queue.qsize()}/{queue.maxsize}"
-                f"+{len(queue._pending_pressure_drop_callbacks)}"
-            )
-        return " ".join(parts)
-    except Exception as exc:  # a diagnostic must never stop the consumer
-        return f"(state unknown: {exc!r})"

@@ -10,7 +10,7 @@ from typing import Any
 import faust
 from prometheus_client import start_http_server
 
-from streams import metrics
+from streams import compat, metrics
 from streams.app import create_app
 from tike import logs
 from tike.kafka_admin import ensure_topics, wait_for_broker
@@ -21,6 +21,10 @@ log = logging.getLogger("tike.worker")
 
 def run(settings: WorkerSettings) -> int:
     """Block running the worker; return its exit code."""
+    refused = compat.check_versions(settings.allow_unverified_libraries)
+    if refused:
+        print(f"tike worker: {refused}", file=sys.stderr)
+        return 2
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)

@@ -153,6 +153,11 @@ class WorkerSettings(CommonSettings):
     watchdog_stall_s: float = Field(
         120.0, gt=0, description="An agent with input but no progress this long stops the worker."
     )
+    allow_unverified_libraries: bool = Field(
+        False,
+        description="Start the worker on faust-streaming, mode or aiokafka versions its "
+        "consumer seam was not verified with (streams/compat.py); it refuses otherwise.",
+    )
 
     @model_validator(mode="before")
     @classmethod

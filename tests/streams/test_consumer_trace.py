@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from streams.consumer_trace import ConsumerTrace, consumer_state
+from streams.compat import consumer_state
+from streams.consumer_trace import ConsumerTrace
 
 
 def test_consecutive_offsets_of_one_kind_make_one_range() -> None:

@@ -1,16 +1,18 @@
-"""The worker consumer's commit bookkeeping (streams/transport.py): it commits only from an
-unbroken run of processed records. Pure bookkeeping, no broker: the consumer object is built
-but never started."""
+"""The worker consumer (streams/transport.py on streams/compat.py) against Faust's own commit
+bookkeeping: it commits only from an unbroken run of processed records, and its
+acknowledgements keep Faust's semantics. No broker: the consumer object is built but never
+started. (The decisions alone: tests/streams/test_offsets.py.)"""
 
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Iterator
 
 import pytest
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
-from faust.types.tuples import Message
+from faust.types.tuples import Message, ack_lock
 
 from streams.app import create_app
 from streams.transport import _Consumer
@@ -50,15 +52,15 @@ def test_the_hole_is_committed_over_once_it_is_processed(consumer: _Consumer) ->
     consumer._committed_offset[TP0] = 10
     consumer._acked[TP0] = [11, 12]
     assert consumer._new_offset(TP0) is None
-    assert consumer._holes[TP0][0] == 10  # to be fetched again if it stays open
+    assert consumer.book.hole(TP0) == 10  # to be fetched again if it stays open
     consumer._acked[TP0].append(10)  # the record came again and was processed
     assert consumer._new_offset(TP0) == 13
-    assert TP0 not in consumer._holes
+    assert not consumer.book.has_hole(TP0)
 
 
 def test_without_a_committed_offset_the_run_starts_at_the_seek(consumer: _Consumer) -> None:
     # Nothing committed yet: the last seek put the partition at its log start, 0.
-    consumer._floor[TP0] = 0
+    consumer._sought({TP0: 0})
     consumer._acked[TP0] = [3, 4]
     assert consumer._new_offset(TP0) is None
     consumer._acked[TP0] = [0, 1, 2, 3, 4]
@@ -105,7 +107,7 @@ def test_a_record_a_stream_skipped_during_a_rebalance_is_fetched_again(
     app.flow_control.suspend()  # a rebalance began: whatever is acked now was skipped
     assert not consumer.ack(_message(12, 2))
     assert consumer._acked[TP0] == [10]
-    assert consumer._abandoned == {TP0: 11}
+    assert [(r.tp, r.offset) for r in consumer.book.refetches({TP0})] == [(TP0, 11)]
     assert consumer._new_offset(TP0) == 11  # never past the skipped record
 
 
@@ -120,16 +122,16 @@ def test_an_ack_counts_once(consumer: _Consumer) -> None:
 def test_a_hole_below_the_log_start_becomes_a_gap(consumer: _Consumer) -> None:
     # Retention deleted 10-49 before they were processed: fetching 10 again resets to 50.
     consumer._committed_offset[TP0] = 10
-    consumer._holes[TP0] = (10, 0.0)
+    consumer.book.hold(TP0, 10, [11], [], now=0.0)
     assert consumer._expired(TP0, 10, start=50)
-    assert TP0 not in consumer._holes
+    assert not consumer.book.has_hole(TP0)
     consumer._acked[TP0] = [50, 51]
     assert consumer._new_offset(TP0) == 52
 
 
 def test_a_hole_inside_the_log_is_fetched_again_not_skipped(consumer: _Consumer) -> None:
     consumer._committed_offset[TP0] = 10
-    consumer._holes[TP0] = (10, 0.0)
+    consumer.book.hold(TP0, 10, [11], [], now=0.0)
     assert not consumer._expired(TP0, 10, start=0)
     assert not consumer._expired(TP0, 10, start=None)  # the log start could not be read
     consumer._acked[TP0] = [11, 12]
@@ -169,9 +171,9 @@ def test_a_record_let_go_before_its_acknowledgement_arrives_still_holds_the_comm
 def test_a_hole_another_owner_committed_past_is_dropped_not_a_crash(consumer: _Consumer) -> None:
     # The hole was at 10; meanwhile the partition was committed to 60, past the log start 50.
     consumer._committed_offset[TP0] = 60
-    consumer._holes[TP0] = (10, 0.0)
+    consumer.book.hold(TP0, 10, [11], [], now=0.0)
     assert consumer._expired(TP0, 10, start=50)
-    assert TP0 not in consumer._holes
+    assert not consumer.book.has_hole(TP0)
     assert not consumer._gap[TP0]
 
 
@@ -181,4 +183,78 @@ def test_a_record_let_go_below_the_committed_offset_is_forgotten(consumer: _Cons
     consumer._acked[TP0] = [10]
     consumer._acked_index[TP0] = {10}
     assert consumer._new_offset(TP0) == 11
-    assert TP0 not in consumer._unprocessed
+    assert not consumer.book.letting_go(TP0)
+
+
+def test_faust_s_new_offset_step_is_the_adapter_s(consumer: _Consumer) -> None:
+    consumer._committed_offset[TP0] = 10
+    consumer._acked[TP0] = [11, 12]
+    assert consumer._new_offset(TP0) is None
+
+
+# Faust's ack() semantics (faust/transport/consumer.py, Consumer.ack): one step under
+# ack_lock, and whoever waits for acknowledgements (wait_empty) is woken.
+
+
+def _waiter(consumer: _Consumer) -> asyncio.Future[None]:
+    loop = asyncio.new_event_loop()
+    future: asyncio.Future[None] = loop.create_future()
+    loop.close()  # nothing waits on it here; notify() only sets its result
+    consumer._waiting_for_ack = future
+    return future
+
+
+def test_an_acknowledgement_that_counts_wakes_the_waiter(consumer: _Consumer) -> None:
+    consumer.app.flow_control.resume()
+    waiter = _waiter(consumer)
+    assert consumer.ack(_message(0, consumer.app.consumer_generation_id))
+    assert waiter.done()
+
+
+def test_a_refused_acknowledgement_wakes_the_waiter_and_is_no_longer_pending(
+    consumer: _Consumer,
+) -> None:
+    consumer.app.flow_control.suspend()
+    message = _message(5, consumer.app.consumer_generation_id)
+    consumer._unacked_messages.add(message)
+    waiter = _waiter(consumer)
+    assert not consumer.ack(message)
+    assert waiter.done()
+    assert message.acked and message not in consumer._unacked_messages
+
+
+def _blocked_while_ack_lock_is_held(step: object) -> bool:
+    """True when ``step()`` waits for ``ack_lock`` held by another thread."""
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with ack_lock:
+            held.set()
+            release.wait(5)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    held.wait(5)
+    runner = threading.Thread(target=step)  # type: ignore[arg-type]
+    runner.start()
+    runner.join(0.2)
+    blocked = runner.is_alive()
+    release.set()
+    runner.join(5)
+    holder.join(5)
+    return blocked
+
+
+def test_every_ack_path_takes_the_ack_lock(consumer: _Consumer) -> None:
+    app = consumer.app
+    app.flow_control.resume()
+    assert _blocked_while_ack_lock_is_held(
+        lambda: consumer.ack(_message(1, app.consumer_generation_id))
+    )
+    assert _blocked_while_ack_lock_is_held(lambda: consumer.ack(_message(2, -1)))  # refused
+    consumer._committed_offset[TP0] = 0
+    consumer.unprocessed(TP0, 3)
+    consumer._acked[TP0].append(3)
+    consumer._acked_index[TP0].add(3)
+    assert _blocked_while_ack_lock_is_held(lambda: consumer.next_commit(TP0))  # strike
+    assert 3 not in consumer._acked_index[TP0]
