@@ -102,7 +102,7 @@ def main() -> None:
     parser.add_argument("--settle", type=float, default=20)
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="tike-idle-"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TIKE_")}
+    env = dict(os.environ)  # TIKE_* settings pass through (e.g. TIKE_FETCH_MAX_WAIT_MS)
     kafka = free_port()
     env.update(
         TIKE_EMBEDDED_KAFKA_PORT=str(kafka),

@@ -38,6 +38,13 @@ def register(ctx: StreamContext) -> None:
         devices.forget()
 
     app.on_partitions_revoked.connect(on_revoked)
+
+    async def on_assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:
+        for tp in assigned:
+            if tp.topic == topics.DEVICE_OBSERVATIONS:
+                devices.warm(tp.partition)
+
+    app.on_partitions_assigned.connect(on_assigned)
     assert ctx.on_error is not None
     on_error = ctx.on_error
     #: device id -> monotonic time a silence check was last sent (avoid re-sending).

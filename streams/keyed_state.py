@@ -13,6 +13,7 @@ observation twice gives the same state).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -35,32 +36,51 @@ class KeyedState:
         self.bootstrap, self.changelog, self._send = bootstrap, changelog, send
         self.fetch_wait_ms = fetch_wait_ms
         self.parts: dict[int, dict[str, Any]] = {}
+        self._loading: dict[int, asyncio.Task[dict[str, Any]]] = {}
+        self._generation = 0  # bumped on revocation: a rebuild started before is stale
 
     def loaded(self, partition: int) -> bool:
         return partition in self.parts
 
+    def warm(self, partition: int) -> asyncio.Task[dict[str, Any]]:
+        """Start rebuilding ``partition`` now (on assignment), so its first record need not
+        wait for the changelog read."""
+        task = self._loading.get(partition)
+        if task is None:
+            task = asyncio.ensure_future(self._load(partition, self._generation))
+            self._loading[partition] = task
+        return task
+
     async def load(self, partition: int) -> dict[str, Any]:
         """Rebuild ``partition`` from its changelog (the newest value per key)."""
+        return await self.warm(partition)
+
+    async def _load(self, partition: int, generation: int) -> dict[str, Any]:
         started = time.monotonic()
-        records = await read_records(
-            self.bootstrap, self.changelog, partition, 0, fetch_wait_ms=self.fetch_wait_ms
-        )
+        try:
+            records = await read_records(
+                self.bootstrap, self.changelog, partition, 0, fetch_wait_ms=self.fetch_wait_ms
+            )
+        finally:
+            if generation == self._generation:
+                self._loading.pop(partition, None)
         part = {(r.key or b"").decode(): orjson.loads(r.value) for r in records}
-        self.parts[partition] = part
+        if generation == self._generation:
+            self.parts[partition] = part
         took = time.monotonic() - started
-        log.info(
-            "%s[%d]: %d keys from %d records in %.2f s",
-            self.changelog,
-            partition,
-            len(part),
-            len(records),
-            took,
-        )
+        what = f"{self.changelog}[{partition}]"
+        log.info("%s: %d keys from %d records in %.2f s", what, len(part), len(records), took)
         return part
 
     async def part(self, partition: int) -> dict[str, Any]:
-        found = self.parts.get(partition)
-        return found if found is not None else await self.load(partition)
+        while True:
+            found = self.parts.get(partition)
+            if found is not None:
+                return found
+            generation = self._generation
+            part = await self.warm(partition)
+            if generation == self._generation:
+                return part
 
     async def put(self, partition: int, key: str, value: Any) -> None:
         (await self.part(partition))[key] = value
@@ -68,7 +88,9 @@ class KeyedState:
 
     def forget(self) -> None:
         """Partitions were revoked: their next owner rebuilds them."""
+        self._generation += 1
         self.parts.clear()
+        self._loading.clear()
 
     def items(self) -> Iterator[tuple[int, str, Any]]:
         for partition, part in list(self.parts.items()):

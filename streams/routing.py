@@ -23,6 +23,7 @@ from tike.decode import Reason, Rejection
 from tike.regions import Registry
 
 log = logging.getLogger(__name__)
+RULES_FETCH_WAIT_MS = 1000
 
 
 class RulesFollower:
@@ -60,7 +61,9 @@ class RulesFollower:
             bootstrap_servers=settings.kafka_bootstrap,
             group_id=None,
             enable_auto_commit=False,
-            fetch_max_wait_ms=settings.fetch_wait_ms if settings.embedded else 500,
+            # Rulesets change a few times a day: a long poll costs nothing while idle, and an
+            # activation is in force within a second.
+            fetch_max_wait_ms=RULES_FETCH_WAIT_MS,
         )
         await consumer.start()
         tp = TopicPartition(topics.RULES, 0)

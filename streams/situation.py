@@ -55,6 +55,15 @@ class Partitions:
         self.generation = 0  # bumped when partitions are revoked: older rebuilds are stale
         self.since_snapshot: dict[int, int] = {}
         self.ruleset_in_force: dict[int, str] = {}
+        #: Held from applying an input to its journal record being queued, so the timer's
+        #: ticks and the agent's inputs reach the journal in the order they changed the state.
+        self.locks: dict[int, asyncio.Lock] = {}
+
+    def lock(self, partition: int) -> asyncio.Lock:
+        found = self.locks.get(partition)
+        if found is None:
+            found = self.locks[partition] = asyncio.Lock()
+        return found
 
     def warm(self, partition: int) -> asyncio.Task[Situation]:
         """Start rebuilding a partition now (on assignment), so its first input needn't wait."""
@@ -193,53 +202,90 @@ def register(ctx: StreamContext, follower: RulesFollower, watchdog: Watchdog) ->
             try:
                 value = orjson.loads(msg.value)
                 logs.bind_from(value)
-                if sit.redelivered(topic, value):
-                    metrics.REDELIVERED.labels(topic).inc()
-                    if topic == topics.INTAKE:
-                        metrics.DUPLICATES.labels(str(value.get("region"))).inc()
-                        log.info("duplicate need %s dropped", value.get("need_id"))
-                    watchdog.processed(topic, partition, msg.offset)
-                    continue
-                record = handle(sit, topic, value, cause)
-            except Exception as exc:  # a bad record or a bug must not stop the region
-                log.exception("cannot apply %s[%d]@%d", topic, partition, msg.offset)
-                raw = RawRecord(topic, partition, msg.offset, msg.key, msg.value)
-                why = f"situation: {type(exc).__name__}: {exc}"
-                await on_error(raw, Rejection(Reason.INTERNAL_ERROR, why))
+                again = sit.redelivered(topic, value)
+            except Exception as exc:  # not a JSON object: a bad record must not stop the region
+                await reject(msg, exc)
+                continue
+            if again:
+                metrics.REDELIVERED.labels(topic).inc()
+                if topic == topics.INTAKE:
+                    metrics.DUPLICATES.labels(str(value.get("region"))).inc()
+                    log.info("duplicate need %s dropped", value.get("need_id"))
                 watchdog.processed(topic, partition, msg.offset)
                 continue
-            if record is not None:
-                await parts.publish(partition, msg.key or b"", record, sit)
+            async with parts.lock(partition):
+                try:
+                    record = handle(sit, topic, value, cause)
+                except Exception as exc:  # a bad record or a bug must not stop the region
+                    await reject(msg, exc)
+                    continue
+                if record is not None:
+                    await parts.publish(partition, msg.key or b"", record, sit)
             watchdog.processed(topic, partition, msg.offset)
+
+    async def reject(msg: Any, exc: Exception) -> None:
+        topic, partition = msg.topic, msg.partition
+        log.exception("cannot apply %s[%d]@%d", topic, partition, msg.offset)
+        raw = RawRecord(topic, partition, msg.offset, msg.key, msg.value)
+        why = f"situation: {type(exc).__name__}: {exc}"
+        await on_error(raw, Rejection(Reason.INTERNAL_ERROR, why))
+        watchdog.processed(topic, partition, msg.offset)
 
     app.agent(app.topic(*INPUTS, key_type=bytes, value_type=bytes, key_serializer="raw",
                         value_serializer="raw"),
               name="tike.situation")(watchdog.guard("tike.situation", situation))  # fmt: skip
 
     published = SeenNeeds(retention_s=PUBLISHED_MEMORY_S)
+    #: Per journal partition: the time from which its published needs are loaded (ms).
+    published_since: dict[int, int] = {}
+    loading: dict[int, asyncio.Task[None]] = {}
+    checked: set[int] = set()  # partitions whose published needs reach back far enough
 
     async def on_revoked_project(sender: Any, revoked: Any, **kwargs: Any) -> None:
         published.forget()
+        published_since.clear()
+        loading.clear()
+        checked.clear()
+
+    async def on_assigned_project(sender: Any, assigned: Any, **kwargs: Any) -> None:
+        since = int((time.time() - PUBLISHED_MEMORY_S) * 1000)
+        for tp in assigned:
+            if tp.topic == topics.JOURNAL:  # warm, so the first record need not wait
+                loading[tp.partition] = asyncio.ensure_future(load_published(tp.partition, since))
 
     app.on_partitions_revoked.connect(on_revoked_project)
+    app.on_partitions_assigned.connect(on_assigned_project)
 
     async def load_published(partition: int, since_ms: int) -> None:
         """The needs already on ``tike.needs[partition]`` (co-partitioned with the journal)
         from ``since_ms`` on: a journal record delivered again after a crash or a refetch
         must not publish its need twice. Published and remembered are one fact."""
-        found = await read_partition(settings.kafka_bootstrap, topics.NEEDS, partition,
-                                     since_ms, fetch_wait_ms=settings.fetch_wait_ms)  # fmt: skip
+        wait = settings.fetch_wait_ms
+        found = await read_partition(
+            settings.kafka_bootstrap, topics.NEEDS, partition, since_ms, fetch_wait_ms=wait
+        )
         published.load(partition, ((orjson.loads(v)["need_id"], ts / 1000) for v, ts, _ in found))
+        published_since[partition] = since_ms
+
+    async def ensure_published(partition: int, first_ms: int) -> None:
+        """Loaded far enough back for a journal record written at ``first_ms``: every need
+        of it or a later record was published after it was journaled; the margin covers
+        earlier records that a refetch delivers later."""
+        task = loading.pop(partition, None)
+        if task is not None:
+            await task
+        since = first_ms - REPLAY_MARGIN_MS
+        if published_since.get(partition, since + 1) > since:
+            await load_published(partition, since)
 
     async def project(stream: Any) -> None:
         async for event in stream.events():
             msg = event.message
             metrics.EVENTS_IN.labels(topics.JOURNAL).inc()
             partition = msg.partition
-            if not published.loaded(partition):
-                # Every need of this record or a later one was published after it was
-                # journaled; the margin covers earlier records that a refetch delivers later.
-                await load_published(partition, msg.timestamp - REPLAY_MARGIN_MS)
+            if partition not in checked:
+                await ensure_published(partition, msg.timestamp)
+                checked.add(partition)
             published.expire(partition, time.time())
             record = orjson.loads(msg.value)
             for out in record["outputs"]:
@@ -267,15 +313,22 @@ def register(ctx: StreamContext, follower: RulesFollower, watchdog: Watchdog) ->
     )
 
     async def tick() -> None:
-        """One tick per region-commands partition this worker holds."""
+        """Offer time-outs, SLAs and KPIs of every partition this worker holds, in process.
+
+        A tick is not an input record: it goes through no topic, so an idle worker fetches
+        nothing and its consumer can wait long (streams/fetch_wait.py). Its effects are
+        journaled like an input's, under the partition's lock."""
         watchdog.beat()
         watchdog.check_partitions(highwaters_of(app.consumer))
-        now = datetime.now(UTC).isoformat()
-        for tp in app.consumer.assignment():
-            if tp.topic == topics.REGION_COMMANDS:
-                await ctx.topic(topics.REGION_COMMANDS).send(
-                    key=b"tick", value=orjson.dumps({"kind": "tick", "at": now}),
-                    partition=tp.partition,
-                )  # fmt: skip
+        now = datetime.now(UTC)
+        for partition, sit in list(parts.held.items()):
+            if not held(topics.INTAKE, partition):
+                continue
+            async with parts.lock(partition):
+                if parts.held.get(partition) is not sit:  # revoked or rebuilt meanwhile
+                    continue
+                record = sit.on_tick(now, None)
+                if record is not None:
+                    await parts.publish(partition, b"tick", record, sit)
 
     app.timer(settings.tick_interval_s, name="tike.tick")(tick)

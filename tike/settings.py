@@ -55,6 +55,13 @@ class CommonSettings(BaseSettings):
         description="Kafka consumer fetch long-poll wait; empty means 1500 for `kafka`, 5 for "
         "`embedded` (Tansu does not answer a long poll early).",
     )
+    fetch_idle_wait_ms: int | None = Field(
+        None,
+        ge=1,
+        description="Fetch long-poll wait of an idle consumer (no records for 5 s), and of the "
+        "gateway's board reader; empty means 1500 for `kafka`, 150 for `embedded`. Only the "
+        "first hop after an idle period waits this long (docs/performance.md, idle cost).",
+    )
 
     @model_validator(mode="after")
     def _refuse_placeholder_secret(self) -> CommonSettings:
@@ -74,6 +81,14 @@ class CommonSettings(BaseSettings):
         if self.fetch_max_wait_ms is not None:
             return self.fetch_max_wait_ms
         return 5 if self.embedded else 1500
+
+    @property
+    def fetch_idle_wait(self) -> int:
+        """The fetch wait of a consumer that has seen no records for a while (never below
+        the busy wait)."""
+        if self.fetch_idle_wait_ms is not None:
+            return max(self.fetch_idle_wait_ms, self.fetch_wait_ms)
+        return max(150 if self.embedded else 1500, self.fetch_wait_ms)
 
 
 class WorkerSettings(CommonSettings):
