@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
+import time
 from typing import Any
 
 import faust
@@ -25,11 +26,13 @@ def run(settings: WorkerSettings) -> int:
     if refused:
         print(f"tike worker: {refused}", file=sys.stderr)
         return 2
+    entered = time.time()  # the imports are done; logged once logging is set up
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     try:
         loop.run_until_complete(wait_for_broker(settings.kafka_bootstrap, timeout=60))
+        answered = time.time()
         created = loop.run_until_complete(
             ensure_topics(
                 settings.kafka_bootstrap, settings.topic_partitions, settings.topic_replication
@@ -38,6 +41,7 @@ def run(settings: WorkerSettings) -> int:
     except (TimeoutError, ConnectionError) as exc:
         print(f"tike worker: {exc} (TIKE_KAFKA_BOOTSTRAP)", file=sys.stderr)
         return 2
+    ensured = time.time()
     if created:
         log.info("created topics: %s", ", ".join(created))
     if settings.metrics_port:
@@ -51,9 +55,18 @@ def run(settings: WorkerSettings) -> int:
             )
             return 2
     app = create_app(settings)
+    built = time.time()
 
     @app.task
     async def _mark_up() -> None:
+        log.info(
+            "start path: entered at %.3f (epoch s); broker answered %.3f s, topics %.3f s, "
+            "app built %.3f s later",
+            entered,
+            answered - entered,
+            ensured - answered,
+            built - ensured,
+        )
         metrics.WORKER_UP.set(1)
         app.watchdog.beat()
         app.watchdog.start_thread()

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
+import orjson
 from aiokafka import AIOKafkaProducer
 
 from simulators.collect import Collector, Received
@@ -23,6 +27,7 @@ from tike.embedded import (
     tike_command,
     wait_port,
 )
+from tike.examples import example
 from tike.kafka_admin import ensure_topics, wait_for_broker
 
 PARTITIONS = 4
@@ -198,3 +203,88 @@ class Gateway:
     def stop(self) -> None:
         if self.child is not None:
             self.child.stop(timeout=15)
+
+
+# --- Failover helpers (tests/integration/test_failover.py, bench/restart_probe.py) ---
+
+_ASSIGNED = re.compile(r"Setting newly assigned partitions \{(.*)\} for group")
+_TP = re.compile(r"topic='([^']+)', partition=(\d+)")
+
+
+def assigned(log_path: Path, topic: str) -> set[int]:
+    """The partitions of ``topic`` in the newest assignment a worker logged (aiokafka's
+    "Setting newly assigned partitions" line)."""
+    last: set[int] = set()
+    for line in log_path.read_text(errors="replace").splitlines():
+        m = _ASSIGNED.search(line)
+        if m:
+            last = {int(p) for t, p in _TP.findall(m.group(1)) if t == topic}
+    return last
+
+
+def log_times(log_path: Path, since: float) -> list[tuple[float, str]]:
+    """(epoch seconds, message) of a worker's text log lines written at or after ``since``."""
+    out = []
+    for line in log_path.read_text(errors="replace").splitlines():
+        try:
+            at = datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f").timestamp()
+        except ValueError:
+            continue
+        if at >= since - 0.001:
+            out.append((at, line[24:]))
+    return out
+
+
+def second_worker(first: Worker, log_path: Path, state_dir: Path) -> Worker:
+    """Another worker of the same group as ``first``: its own metrics port, state and log."""
+    env = dict(first.env, TIKE_METRICS_PORT=str(free_port()), TIKE_STATE_DIR=str(state_dir))
+    return Worker(env, log_path)
+
+
+def alarm(i: int, tag: str = "fo") -> dict[str, Any]:
+    """A distinct safety alarm (its own event id; 500 devices, so none falls silent)."""
+    data: dict[str, Any] = orjson.loads(example("safety_alarm").model_dump_json())
+    data["device_id"] = f"dev-{tag}-{i % 500}"
+    return data
+
+
+@dataclass
+class Feeder:
+    """Sends distinct alarms to tike.in.alarms at ``rate`` per second until stopped; keeps
+    each alarm's send time (``time.monotonic()``) by event id."""
+
+    bootstrap: str
+    rate: float
+    sent: dict[str, float] = field(default_factory=dict)
+    _task: asyncio.Task[None] | None = None
+    _prod: AIOKafkaProducer | None = None
+    _stop: bool = False
+
+    async def start(self) -> Feeder:
+        self._prod = await producer(self.bootstrap)
+        self._task = asyncio.create_task(self._run())
+        return self
+
+    async def _run(self) -> None:
+        assert self._prod is not None
+        start = time.monotonic()
+        i = 0
+        while not self._stop:
+            due = start + i / self.rate
+            delay = due - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            a = alarm(i)
+            await self._prod.send(
+                "tike.in.alarms", orjson.dumps(a), key=str(a["device_id"]).encode()
+            )
+            self.sent[a["event_id"]] = time.monotonic()
+            i += 1
+
+    async def stop(self) -> None:
+        self._stop = True
+        if self._task is not None:
+            await self._task
+        if self._prod is not None:
+            await self._prod.flush()
+            await self._prod.stop()
