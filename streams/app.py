@@ -7,12 +7,13 @@ from typing import Any
 
 import faust
 
-from streams import devices, ingest, routing, situation
+from streams import compat, devices, ingest, routing, situation
 from streams.context import StreamContext
 from streams.errors import ErrorPolicy, deadletter_policy
 from streams.transport import Transport
 from streams.watchdog import Watchdog
 from tike import topics
+from tike.fetch_wait import FetchWait
 from tike.regions import load_registry
 from tike.settings import WorkerSettings
 
@@ -22,11 +23,15 @@ log = logging.getLogger(__name__)
 class TikeApp(faust.App):
     """A Faust app whose consumer fetch wait can be tuned (see streams/transport.py)."""
 
-    tike_fetch_max_wait_ms: int | None = None
+    tike_fetch_wait: FetchWait | None = None
     watchdog: Watchdog
 
     def _new_transport(self) -> Any:
         return Transport(self.conf.broker_consumer, self)
+
+
+#: Producer batch size per partition (aiokafka waits for a full batch to drain).
+PRODUCER_BATCH_BYTES = 512 * 1024
 
 
 def broker_urls(bootstrap: str) -> list[str]:
@@ -62,6 +67,9 @@ def faust_settings(settings: WorkerSettings) -> dict[str, Any]:
         "stream_wait_empty": False,
         "producer_acks": -1,
         "producer_linger": settings.producer_linger_ms / 1000,
+        # Journal records carry whole entities (a few KiB each): with Faust's 16 KiB batches
+        # a send waited for the previous request to drain every two or three records.
+        "producer_max_batch_size": PRODUCER_BATCH_BYTES,
         "key_serializer": "raw",
         "value_serializer": "raw",
     }
@@ -71,7 +79,7 @@ def faust_settings(settings: WorkerSettings) -> dict[str, Any]:
 def create_app(settings: WorkerSettings, on_error: ErrorPolicy | None = None) -> TikeApp:
     """Build the worker app. ``on_error`` replaces the dead-letter policy (a hook)."""
     app = TikeApp(settings.app_id, **faust_settings(settings))
-    app.tike_fetch_max_wait_ms = settings.fetch_wait_ms
+    app.tike_fetch_wait = FetchWait(hot_ms=settings.fetch_wait_ms, idle_ms=settings.fetch_idle_wait)
     app.watchdog = Watchdog(settings.watchdog_stall_s)
     ctx = StreamContext(app=app, settings=settings, registry=load_registry(settings.regions_dir))
 
@@ -79,6 +87,13 @@ def create_app(settings: WorkerSettings, on_error: ErrorPolicy | None = None) ->
         await ctx.send(topics.DEADLETTER, key, value)
 
     ctx.on_error = on_error or deadletter_policy(send_deadletter)
+    @app.task
+    async def warm_producer() -> None:
+        try:
+            await compat.warm_producer(app, [t.name for t in topics.TOPICS])
+        except Exception:  # only a first-record latency is at stake
+            log.warning("could not load producer metadata ahead", exc_info=True)
+
     ingest.register(ctx)
     devices.register(ctx)
     follower = routing.register(ctx)

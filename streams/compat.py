@@ -28,6 +28,7 @@ import importlib.metadata
 import inspect
 import logging
 import re
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Collection, Iterable, Mapping
 from contextvars import ContextVar
@@ -43,6 +44,7 @@ from mode import Service
 from mode.utils.futures import notify
 
 from streams.offsets import OffsetBook
+from tike.fetch_wait import FetchWait
 
 log = logging.getLogger(__name__)
 
@@ -105,10 +107,13 @@ PRIVATE_NAMES: tuple[PrivateName, ...] = (
         "FlowControlQueue._pending_pressure_drop_callbacks",
         True,
     ),
+    # faust-streaming: the aiokafka producer behind Faust's, to warm its metadata
+    PrivateName("faust-streaming", _FAUST_DRV, "Producer._ensure_producer"),
     # aiokafka: the fetch wait, and the spans a hand-over covers
     PrivateName("aiokafka", _KAFKA_CONSUMER, "AIOKafkaConsumer._fetch_max_wait_ms", True),
     PrivateName("aiokafka", _KAFKA_CONSUMER, "AIOKafkaConsumer._fetcher", True),
     PrivateName("aiokafka", _KAFKA_FETCHER, "Fetcher._records", True),
+    PrivateName("aiokafka", _KAFKA_FETCHER, "Fetcher._fetch_max_wait_ms", True),
     PrivateName("aiokafka", _KAFKA_FETCHER, "FetchResult"),
     PrivateName("aiokafka", _KAFKA_FETCHER, "FetchResult.getall"),
     PrivateName("aiokafka", _KAFKA_FETCHER, "FetchResult._partition_records", True),
@@ -269,17 +274,39 @@ def track_fetch_spans(consumer: Any) -> None:
     fetcher._records = records
 
 
+# -- the producer ------------------------------------------------------------------------
+
+
+async def warm_producer(app: Any, topic_names: Iterable[str]) -> None:
+    """Load the producer's metadata for ``topic_names`` now (aiokafka's public
+    ``partitions_for``): the first record to a topic otherwise waits for a metadata round
+    trip, one topic after another (measured: the first decision after start took 250 ms more
+    than the next ones)."""
+    producer = app.producer._ensure_producer()
+    for name in topic_names:
+        await producer.partitions_for(name)
+
+
 # -- the consumer thread -----------------------------------------------------------------
 
 
 class WorkerConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
     def _create_worker_consumer(self, transport: Any) -> Any:
         consumer = super()._create_worker_consumer(transport)
-        wait = getattr(self.app, "tike_fetch_max_wait_ms", None)
-        if wait is not None:
+        policy: FetchWait | None = getattr(self.app, "tike_fetch_wait", None)
+        if policy is not None:
             # Read by AIOKafkaConsumer.start() when it builds its Fetcher (Faust: 1500).
-            consumer._fetch_max_wait_ms = int(wait)
+            consumer._fetch_max_wait_ms = policy.idle_ms
         return consumer
+
+    def _set_fetch_wait(self, consumer: Any, got_records: bool) -> None:
+        """Short waits while records flow, long ones when idle (tike/fetch_wait.py). The
+        fetcher reads the wait each time it builds a request; this runs before it builds the
+        next one (the hand-over just made is what wakes it)."""
+        policy: FetchWait | None = getattr(self.app, "tike_fetch_wait", None)
+        fetcher = getattr(consumer, "_fetcher", None)
+        if policy is not None and fetcher is not None:
+            fetcher._fetch_max_wait_ms = policy.after_fetch(got_records, time.monotonic())
 
     async def _fetch_records(
         self,
@@ -298,6 +325,7 @@ class WorkerConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
             )
         finally:
             SINK.reset(token)
+        self._set_fetch_wait(consumer, bool(records))
         return Fetched(records, spans)
 
     async def seek_to_committed(self) -> Mapping[TP, int]:

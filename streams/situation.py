@@ -284,7 +284,7 @@ def register(ctx: StreamContext, follower: RulesFollower, watchdog: Watchdog) ->
             metrics.EVENTS_IN.labels(topics.JOURNAL).inc()
             partition = msg.partition
             if partition not in checked:
-                await ensure_published(partition, msg.timestamp)
+                await ensure_published(partition, int(msg.timestamp * 1000))  # Faust: seconds
                 checked.add(partition)
             published.expire(partition, time.time())
             record = orjson.loads(msg.value)
