@@ -118,7 +118,10 @@ class WorkerSettings(CommonSettings):
         1.0, gt=0, description="Offset commit interval (Faust's default is 2.8 s)."
     )
     session_timeout_s: float | None = Field(
-        None, gt=0, description="Group session timeout; empty means 30 (`kafka`) or 10."
+        None,
+        gt=0,
+        description="Group session timeout; empty means 30 (`kafka`) or 4 (`embedded`: a "
+        "killed worker's partitions move in about 1.5 x this, docs/performance.md).",
     )
     stream_buffer_maxsize: int = Field(
         1024, ge=16, description="Per-stream buffer before backpressure (Faust: 4096)."
@@ -194,7 +197,7 @@ class WorkerSettings(CommonSettings):
     def session_timeout(self) -> float:
         if self.session_timeout_s is not None:
             return self.session_timeout_s
-        return 10.0 if self.embedded else 30.0
+        return 4.0 if self.embedded else 30.0
 
 
 class GatewaySettings(CommonSettings):

@@ -27,7 +27,7 @@ def test_dev_accepts_the_dev_secret(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_embedded_profile_tunes_fetch_wait_and_session(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TIKE_KAFKA_PROFILE", "embedded")
     s = WorkerSettings()
-    assert s.fetch_wait_ms == 5 and s.session_timeout == 10.0
+    assert s.fetch_wait_ms == 5 and s.session_timeout == 4.0
     monkeypatch.setenv("TIKE_KAFKA_PROFILE", "kafka")
     s = WorkerSettings()
     assert s.fetch_wait_ms == 1500 and s.session_timeout == 30.0
