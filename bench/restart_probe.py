@@ -52,6 +52,7 @@ from tests.integration.harness import (
     second_worker,
     worker_stack,
 )
+from tests.integration.test_restart import lost
 from tike import topics
 from tike.examples import example
 from tike.records import stable_id
@@ -184,6 +185,7 @@ async def failover_run(
     """Two workers, alarms flowing; SIGKILL the one holding the situation partition."""
     needs = await Collector(broker, topics.NEEDS).start()
     decisions = await Collector(broker, topics.DECISIONS).start()
+    intake = await Collector(broker, topics.INTAKE).start()
     feeder = await Feeder(broker, rate).start()
     rec = await needs.wait(lambda n: True, timeout=60)
     await asyncio.sleep(soak)
@@ -209,6 +211,7 @@ async def failover_run(
         await asyncio.sleep(0.2)
     await needs.stop()
     await decisions.stop()
+    await intake.stop()
     need_at: dict[str, float] = {}
     need_count: Counter[str] = Counter()
     for r in needs.records:
@@ -220,6 +223,9 @@ async def failover_run(
         decided_at.setdefault(r.json()["need_id"], r.at)
     before = [decided_at[n] - sent[e] for n, e in want.items()
               if n in decided_at and sent[e] < killed - 1]  # fmt: skip
+    missing: set[object] = {e for n, e in want.items() if n not in need_at}
+    if missing:
+        print("  missing needs:", await lost(missing, feeder.placed, intake, survivor), flush=True)
     need_lat = [need_at[n] - sent[e] for n, e in want.items() if n in need_at]
     dec_lat = [decided_at[n] - sent[e] for n, e in want.items() if n in decided_at]
     arrivals = sorted(at for at in decided_at.values() if killed - 2 < at < flow_end)

@@ -251,11 +251,13 @@ def alarm(i: int, tag: str = "fo") -> dict[str, Any]:
 @dataclass
 class Feeder:
     """Sends distinct alarms to tike.in.alarms at ``rate`` per second until stopped; keeps
-    each alarm's send time (``time.monotonic()``) by event id."""
+    each alarm's send time (``time.monotonic()``) and its send future (partition, offset) by
+    event id."""
 
     bootstrap: str
     rate: float
     sent: dict[str, float] = field(default_factory=dict)
+    placed: dict[object, asyncio.Future[Any]] = field(default_factory=dict)
     _task: asyncio.Task[None] | None = None
     _prod: AIOKafkaProducer | None = None
     _stop: bool = False
@@ -275,7 +277,7 @@ class Feeder:
             if delay > 0:
                 await asyncio.sleep(delay)
             a = alarm(i)
-            await self._prod.send(
+            self.placed[a["event_id"]] = await self._prod.send(
                 "tike.in.alarms", orjson.dumps(a), key=str(a["device_id"]).encode()
             )
             self.sent[a["event_id"]] = time.monotonic()

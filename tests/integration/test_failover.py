@@ -26,6 +26,7 @@ from tests.integration.harness import (
     log_times,
     second_worker,
 )
+from tests.integration.test_restart import lost as where_lost
 from tike import topics
 from tike.records import stable_id
 from tike.settings import WorkerSettings
@@ -90,6 +91,7 @@ async def test_survivor_takes_over_a_killed_worker(
         await asyncio.sleep(0.2)
     needs = await Collector(broker, topics.NEEDS).start()
     decisions = await Collector(broker, topics.DECISIONS).start()
+    intake = await Collector(broker, topics.INTAKE).start()
     feeder = await Feeder(broker, RATE).start()
     try:
         first = await needs.wait(lambda n: True, timeout=60)
@@ -116,6 +118,7 @@ async def test_survivor_takes_over_a_killed_worker(
         await asyncio.sleep(0.2)
     await needs.stop()
     await decisions.stop()
+    await intake.stop()
 
     counts = Counter(r.json()["need_id"] for r in needs.records)
     decided: dict[str, float] = {}
@@ -134,8 +137,10 @@ async def test_survivor_takes_over_a_killed_worker(
         f"{latency[len(latency) // 2]:.2f} s, max {latency[-1]:.2f} s; survivor: {rebuilt}"
     )
 
-    lost = [n for n in want if counts[n] == 0]
-    assert not lost, f"{len(lost)} of {len(want)} needs never reached tike.needs"
+    lost = {want[n] for n in want if counts[n] == 0}
+    if lost:
+        why = await where_lost(set(lost), feeder.placed, intake, survivor)
+        raise AssertionError(f"{len(lost)} of {len(want)} needs never reached tike.needs: {why}")
     undecided = [n for n in want if n not in decided]
     assert not undecided, f"{len(undecided)} of {len(want)} needs have no decision"
     repeated = {n: c for n, c in counts.items() if n in want and c > 1}
