@@ -7,7 +7,9 @@ directory, waits until it says it is up and 20 s more to settle, then adds up th
 its whole process tree (from /proc) over ``--seconds``. It then waits ``--idle`` seconds more
 and produces one alarm: the latency is the routing decision's Kafka timestamp (set by the
 worker's producer) minus the alarm's send time, so the reader's own poll does not count.
-Prints JSON: CPU per process in % of one core, the total, and the latency.
+With ``--probes N`` it sends N - 1 more alarms, each ``--gap`` seconds after the previous
+one (long enough for the worker's consumer to fall back to its idle wait), and prints their
+p50 and max. Prints JSON: CPU per process in % of one core, the total, and the latencies.
 """
 
 from __future__ import annotations
@@ -67,6 +69,15 @@ def cpu_ticks(pid: int) -> int:
     return int(fields[11]) + int(fields[12])  # utime + stime
 
 
+async def decisions_after_idle(bootstrap: str, probes: int, gap_s: float) -> list[float]:
+    """One alarm, then ``probes - 1`` more, each ``gap_s`` after the previous decision."""
+    out = [await first_decision_after_idle(bootstrap)]
+    for _ in range(probes - 1):
+        await asyncio.sleep(gap_s)
+        out.append(await first_decision_after_idle(bootstrap))
+    return out
+
+
 async def first_decision_after_idle(bootstrap: str) -> float:
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
     await consumer.start()
@@ -78,7 +89,7 @@ async def first_decision_after_idle(bootstrap: str) -> float:
         await consumer.seek_to_end(tp)
     prod = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
     await prod.start()
-    alarm = example("safety_alarm")
+    alarm = example("safety_alarm").model_copy(update={"event_id": f"idle-{time.time_ns()}"})
     sent_ms = time.time() * 1000
     await prod.send_and_wait(topics.ALARMS, alarm.model_dump_json().encode())
     try:
@@ -100,6 +111,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--idle", type=float, default=600)
     parser.add_argument("--settle", type=float, default=20)
+    parser.add_argument("--probes", type=int, default=1, help="alarms after the idle period")
+    parser.add_argument("--gap", type=float, default=7.0, help="idle seconds between probes")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="tike-idle-"))
     env = dict(os.environ)  # TIKE_* settings pass through (e.g. TIKE_FETCH_MAX_WAIT_MS)
@@ -139,9 +152,17 @@ def main() -> None:
         }
         if args.idle > 0:
             time.sleep(args.idle)
-            latency = asyncio.run(first_decision_after_idle(f"127.0.0.1:{kafka}"))
+            bootstrap = f"127.0.0.1:{kafka}"
+            latencies = asyncio.run(decisions_after_idle(bootstrap, args.probes, args.gap))
             result["idle_s_before_event"] = args.seconds + args.idle
-            result["first_event_to_decision_ms"] = round(latency, 1)
+            result["first_event_to_decision_ms"] = round(latencies[0], 1)
+            if args.probes > 1:
+                later = sorted(latencies[1:])
+                result[f"then_{len(later)}_events_each_after_{args.gap:g}_s_idle_ms"] = {
+                    "p50": round(later[len(later) // 2], 1),
+                    "max": round(later[-1], 1),
+                    "all": [round(x, 1) for x in latencies[1:]],
+                }
         print(json.dumps(result, indent=2))
     finally:
         proc.send_signal(signal.SIGINT)

@@ -34,6 +34,9 @@ from tike.embedded import (
 from tike.kafka_admin import ensure_topics, wait_for_broker
 from tike.settings import StackSettings
 
+#: Partitions per topic of the embedded stack, unless TIKE_TOPIC_PARTITIONS says otherwise.
+EMBEDDED_PARTITIONS = 2
+
 
 class StackError(RuntimeError):
     pass
@@ -149,12 +152,17 @@ class Stack:
                 "broker", broker_command(s.embedded_kafka_port), env, f"kafka://{bootstrap}"
             )
             env["TIKE_KAFKA_PROFILE"] = "embedded"
+            # One worker on one machine: every partition in a fetch costs the embedded broker
+            # work on each look of a long poll, so an idle stack with 8 partitions per topic
+            # kept it at 10 % of a core (docs/performance.md, idle cost).
+            env.setdefault("TIKE_TOPIC_PARTITIONS", str(EMBEDDED_PARTITIONS))
         env["TIKE_KAFKA_BOOTSTRAP"] = bootstrap
+        partitions = int(env.get("TIKE_TOPIC_PARTITIONS", s.topic_partitions))
         if not self.external_kafka and not wait_port(s.embedded_kafka_port, 30):
             raise StackError(f"the embedded broker did not open port {s.embedded_kafka_port}")
         try:
             asyncio.run(wait_for_broker(bootstrap, timeout=30))
-            asyncio.run(ensure_topics(bootstrap, s.topic_partitions, s.topic_replication))
+            asyncio.run(ensure_topics(bootstrap, partitions, s.topic_replication))
         except (TimeoutError, ConnectionError) as exc:
             raise StackError(str(exc)) from exc
         if self.external_redis:
