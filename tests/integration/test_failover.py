@@ -42,8 +42,9 @@ AFTER_KILL_S = 12.0  # alarms keep flowing this long after the kill
 #: (session / 5). Synced 5.5-6.5 s after the kill with the 4 s default.
 SYNC_SLACK_S = 1.5
 #: And until its first decision: it rebuilds the moved situation partition from its snapshot
-#: and journal tail, and fetches again (0.3-1.6 s measured after the sync, under load).
-SLACK_S = SYNC_SLACK_S + 1.5
+#: and journal tail, and fetches again: 0.2-1.6 s after the sync in this test, up to 2.5 s in
+#: bench/restart_probe.py with 8,000 needs on a loaded machine.
+SLACK_S = SYNC_SLACK_S + 2.0
 
 
 def held(w: Worker, topic: str) -> set[int]:
