@@ -3,6 +3,9 @@ on the same events, the same broker, in the same run.
 
     .venv/bin/python bench/pipeline_ratio.py [--events 3000]
 
+Run from another checkout's directory (``cd ../old && python /path/to/bench/...``), the worker
+is that checkout's code: how the previous code is measured in the same command.
+
 Tike: alarms produced in one burst to tike.in.alarms until every routing decision is on
 tike.decisions (ingest, dedup, the situation agent with rules and team selection, the journal
 projector). Bare: the same alarm bytes on a topic of their own, read by one aiokafka consumer
@@ -119,7 +122,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=3000)
     args = parser.parse_args()
-    with worker_stack(Path(tempfile.mkdtemp(prefix="tike-ratio-"))) as (broker, _, _):
+    # Device supervision as deployed (the test harness makes devices fall silent after 3 s,
+    # which would turn most of the burst's devices into silent-device needs as well).
+    supervision = {"TIKE_HEARTBEAT_TIMEOUT_S": "900", "TIKE_SILENCE_CHECK_INTERVAL_S": "30"}
+    logs = Path(tempfile.mkdtemp(prefix="tike-ratio-"))
+    with worker_stack(logs, **supervision) as (broker, _, _):
         print(json.dumps(asyncio.run(measure(broker, args.events)), indent=2))
 
 

@@ -88,6 +88,7 @@ def create_app(settings: WorkerSettings, on_error: ErrorPolicy | None = None) ->
         await ctx.send(topics.DEADLETTER, key, value)
 
     ctx.on_error = on_error or deadletter_policy(send_deadletter)
+
     @app.task
     async def warm_producer() -> None:
         try:
