@@ -62,7 +62,7 @@ TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec(
         REGION_COMMANDS,
         "region id",
-        "validated team events, control actions and timer ticks",
+        "validated team events and control actions",
         "internal",
     ),
     TopicSpec(
