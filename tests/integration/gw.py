@@ -63,7 +63,13 @@ def is_need(need_id: str, **data: Any) -> Callable[[Frame, dict[str, Any]], bool
     return pred
 
 
-async def team_on_duty(send: Any, team_id: str, municipality: str, lat: float = 62.8) -> None:
+async def team_on_duty(
+    send: Any, team_id: str, municipality: str, lat: float = 62.8, known_at: str | None = None
+) -> None:
+    """Report a safety responder on duty. With ``known_at`` (a gateway URL), return only once
+    the worker has applied the report (the team is on the board): a team report and an alarm
+    travel on different topics, and the worker may apply them in either order, so an alarm
+    sent right after the report can find no team."""
     status = orjson.loads(example("team_status").model_dump_json())
     status.update(
         team_id=team_id,
@@ -75,6 +81,19 @@ async def team_on_duty(send: Any, team_id: str, municipality: str, lat: float = 
         coverage=[municipality],
     )
     await send(topics.TEAM_STATUS, status)
+    if known_at is not None:
+        await team_known(known_at, team_id)
+
+
+async def team_known(gateway_url: str, team_id: str, timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    async with httpx.AsyncClient(base_url=gateway_url) as http:
+        while True:
+            teams = await get(http, "/api/teams", "control_room")
+            if any(t.get("team_id") == team_id for t in teams):
+                return
+            assert time.monotonic() < deadline, f"team {team_id} never reached the board"
+            await asyncio.sleep(0.1)
 
 
 async def fall_alarm(send: Any, municipality: str) -> str:

@@ -17,13 +17,14 @@ from tike.records import (
 )
 from tike.regions import load_registry
 
-NOW = datetime.now(UTC)  # example() dates its events now
 REG = load_registry()
+# example() dates its events at the time it is called: each test takes "now" when it
+# normalises, never at import (a long suite would otherwise date events minutes ahead).
 
 
 def run(event: object) -> list[Emit]:
     origin = Origin(event_id=event.event_id, topic="t", partition=0, offset=1)  # type: ignore[attr-defined]
-    out = normalise(event, REG, origin, NOW)  # type: ignore[arg-type]
+    out = normalise(event, REG, origin, datetime.now(UTC))  # type: ignore[arg-type]
     assert not isinstance(out, Rejection), out
     return out
 
@@ -106,7 +107,7 @@ def test_unknown_municipality_is_rejected() -> None:
     data = example("safety_alarm").model_dump()
     data["municipality"] = "091"  # Helsinki: not in a shipped region
     alarm = SafetyAlarm.model_validate(data)
-    out = normalise(alarm, REG, Origin(event_id="x", topic="t"), NOW)
+    out = normalise(alarm, REG, Origin(event_id="x", topic="t"), datetime.now(UTC))
     assert isinstance(out, Rejection) and out.reason is Reason.UNKNOWN_MUNICIPALITY
     assert "091" in out.detail
 
@@ -115,7 +116,7 @@ def test_team_coverage_with_unknown_municipality_is_rejected() -> None:
     data = example("team_status").model_dump()
     data["coverage"] = ["743", "999"]
     team = type(example("team_status")).model_validate(data)
-    out = normalise(team, REG, Origin(event_id="x", topic="t"), NOW)
+    out = normalise(team, REG, Origin(event_id="x", topic="t"), datetime.now(UTC))
     assert isinstance(out, Rejection) and "999" in out.detail
 
 

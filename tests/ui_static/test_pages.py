@@ -97,11 +97,11 @@ async def test_language_switch(open_page: Any) -> None:
 
 
 async def test_control_room_closes_a_need_by_keyboard_with_a_reason(
-    open_page: Any, send: Send
+    open_page: Any, send: Send, gateway: Gateway
 ) -> None:
     board = await open_page("/", "control_room")
     team = tag("sr")
-    await team_on_duty(send, team, "408", lat=62.97)
+    await team_on_duty(send, team, "408", lat=62.97, known_at=gateway.url)
     need_id = await fall_alarm(send, "408")
     row = board.page.locator(f"#queue li[data-need='{need_id}']")
     await row.wait_for(timeout=10000)
@@ -119,10 +119,12 @@ async def test_control_room_closes_a_need_by_keyboard_with_a_reason(
     assert await panel.is_hidden()
 
 
-async def test_pending_alerts_survive_a_reconnect(open_page: Any, send: Send) -> None:
+async def test_pending_alerts_survive_a_reconnect(
+    open_page: Any, send: Send, gateway: Gateway
+) -> None:
     team = tag("sr")
     phone = await open_page("/team.html", f"team:{team}", width=390, height=844)
-    await team_on_duty(send, team, "232", lat=62.43)
+    await team_on_duty(send, team, "232", lat=62.43, known_at=gateway.url)
     await fall_alarm(send, "232")
     card = phone.page.locator("article.task-card")
     await card.wait_for(timeout=10000)

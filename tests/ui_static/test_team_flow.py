@@ -36,17 +36,19 @@ async def _need(gateway: Gateway, need_id: str, done: Any, timeout: float = 15) 
             await asyncio.sleep(0.2)
 
 
-async def _offer(open_page: Any, send: Send, municipality: str, lat: float) -> tuple[Page, str]:
+async def _offer(
+    open_page: Any, send: Send, gateway: Gateway, municipality: str, lat: float
+) -> tuple[Page, str]:
     team = tag("sr")
     phone = await open_page("/team.html", f"team:{team}", **PHONE)
-    await team_on_duty(send, team, municipality, lat=lat)
+    await team_on_duty(send, team, municipality, lat=lat, known_at=gateway.url)
     return phone, await fall_alarm(send, municipality)
 
 
 async def test_team_walks_a_dispatch_to_completed_with_an_outcome(
     open_page: Any, send: Send, gateway: Gateway
 ) -> None:
-    phone, need_id = await _offer(open_page, send, "301", 62.62)
+    phone, need_id = await _offer(open_page, send, gateway, "301", 62.62)
     card = phone.page.locator("article.task-card")
     await card.wait_for(timeout=10000)
     status = card.locator(".status")
@@ -75,7 +77,7 @@ async def test_team_walks_a_dispatch_to_completed_with_an_outcome(
 async def test_team_declines_with_a_reason_typed_in_the_card(
     open_page: Any, send: Send, gateway: Gateway
 ) -> None:
-    phone, need_id = await _offer(open_page, send, "408", 62.97)
+    phone, need_id = await _offer(open_page, send, gateway, "408", 62.97)
     card = phone.page.locator("article.task-card")
     await card.wait_for(timeout=10000)
     await card.locator("button[data-action='decline']").click()
@@ -95,7 +97,9 @@ async def test_team_declines_with_a_reason_typed_in_the_card(
     assert why in declined[0][2], data["timeline"]
 
 
-async def test_one_tap_arms_sound_and_vibration(open_page: Any, send: Send) -> None:
+async def test_one_tap_arms_sound_and_vibration(
+    open_page: Any, send: Send, gateway: Gateway
+) -> None:
     team = tag("sr")
     phone = await open_page("/team.html", f"team:{team}", **PHONE)
     said: list[str] = []
@@ -104,7 +108,7 @@ async def test_one_tap_arms_sound_and_vibration(open_page: Any, send: Send) -> N
     assert await arm.is_visible() and await armed.is_hidden()
     assert await arm.inner_text() == "Ota äänihälytykset käyttöön"
     # An offer before the tap: the banner shows, and no sound is tried without a gesture.
-    await team_on_duty(send, team, "232", lat=62.43)
+    await team_on_duty(send, team, "232", lat=62.43, known_at=gateway.url)
     await fall_alarm(send, "232")
     await phone.page.locator("article.task-card").wait_for(timeout=10000)
     assert await phone.page.locator("#new-alert").is_visible()
@@ -115,7 +119,7 @@ async def test_one_tap_arms_sound_and_vibration(open_page: Any, send: Send) -> N
     assert not [s for s in said if "AudioContext" in s], said
 
 
-async def test_a_refusal_survives_a_reload(open_page: Any, send: Send) -> None:
+async def test_a_refusal_survives_a_reload(open_page: Any, send: Send, gateway: Gateway) -> None:
     """Two phones of one team: one accepts, the other (its frames held back, so it still shows
     the offer) declines. The worker refuses the decline; the refusal stays after a reload."""
     team = tag("sr")
@@ -138,7 +142,7 @@ async def test_a_refusal_survives_a_reload(open_page: Any, send: Send) -> None:
     await second.page.route_web_socket(re.compile(r"/ws/teams/"), route)
     await second.page.reload()
     await second.page.wait_for_selector("#conn[data-state='live']", timeout=15000)
-    await team_on_duty(send, team, "743", lat=62.6)
+    await team_on_duty(send, team, "743", lat=62.6, known_at=gateway.url)
     await fall_alarm(send, "743")
     mine, stale = (p.page.locator("article.task-card") for p in (first, second))
     await mine.wait_for(timeout=10000)
