@@ -17,8 +17,10 @@ async def test_simulated_teams_accept_drive_and_complete(broker: str, worker: Wo
     board = await Collector(broker, topics.BOARD).start()
     try:
         region = load_registry().region("etela-pohjanmaa")
-        # 40 simulated minutes in 40 s, at ten times the regional rate.
-        await run(broker, region, seed=3, rate=10, duration_s=2400, time_scale=60)
+        # 60 simulated minutes in 60 s, at ten times the regional rate. A visit lasts 15-45
+        # simulated minutes after the offer, acceptance and drive (simulators/responders.py):
+        # with 40 minutes a slow run had no offer old enough to be completed.
+        await run(broker, region, seed=3, rate=10, duration_s=3600, time_scale=60)
         records = dispatches.matching(lambda d: d.get("kind") == "dispatch")
         by_status: dict[str, set[str]] = {}
         for d in records:
