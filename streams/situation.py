@@ -37,8 +37,8 @@ from tike.situation import snapshot
 from tike.situation.machine import Record, Situation, Timing, empty_state
 
 log = logging.getLogger(__name__)
-#: How long the projector remembers a need it published (a journal record is delivered
-#: again only from the last committed offset, a few seconds back).
+#: How long the projector remembers a need it published, in journal time (a journal record
+#: is delivered again only from the last committed offset, a few seconds back).
 PUBLISHED_MEMORY_S = 600.0
 #: How far before the first journal record of a partition the projector looks for needs.
 REPLAY_MARGIN_MS = 60_000
@@ -286,7 +286,9 @@ def register(ctx: StreamContext, follower: RulesFollower, watchdog: Watchdog) ->
             if partition not in checked:
                 await ensure_published(partition, int(msg.timestamp * 1000))  # Faust: seconds
                 checked.add(partition)
-            published.expire(partition, time.time())
+            # Journal time, not wall time: after a long stop the replayed records are old, and
+            # the needs published just before the stop must still be remembered for them.
+            published.expire(partition, msg.timestamp)
             record = orjson.loads(msg.value)
             for out in record["outputs"]:
                 value = out["value"]
@@ -294,7 +296,7 @@ def register(ctx: StreamContext, follower: RulesFollower, watchdog: Watchdog) ->
                     if (partition, value["need_id"]) in published:
                         metrics.DUPLICATES.labels(value["region"]).inc()
                         continue
-                    published.add(partition, value["need_id"], time.time())
+                    published.add(partition, value["need_id"], msg.timestamp)
                 if value.get("kind") == "dispatch_refusal":
                     metrics.REFUSED_ACTIONS.inc()
                 elif value.get("kind") == "board_delta" and value["entity"] == "kpi":
