@@ -12,6 +12,15 @@ from tike.regions import load_registry
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 
+@pytest.fixture(scope="module")
+def worker_extra() -> dict[str, str]:
+    """Device supervision at the simulated clock's scale. The harness's 3 s heartbeat
+    timeout, with heartbeats every 5 simulated minutes (5 s here), made every simulated
+    device fall silent between its heartbeats: a storm of silence checks and silent-device
+    needs that delayed the team events this test is about."""
+    return {"TIKE_HEARTBEAT_TIMEOUT_S": "60", "TIKE_SILENCE_CHECK_INTERVAL_S": "5"}
+
+
 async def test_simulated_teams_accept_drive_and_complete(broker: str, worker: Worker) -> None:
     dispatches = await Collector(broker, topics.DISPATCHES).start()
     board = await Collector(broker, topics.BOARD).start()
