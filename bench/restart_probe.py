@@ -50,6 +50,7 @@ from tests.integration.harness import (
     log_times,
     producer,
     second_worker,
+    wait_decided,
     worker_stack,
 )
 from tests.integration.test_restart import lost
@@ -203,12 +204,8 @@ async def failover_run(
     await feeder.stop()
     flow_end = time.monotonic()
     sent = dict(feeder.sent)
-    deadline = time.monotonic() + 60
     want = {stable_id("need", "alarm", e): e for e in sent}
-    while time.monotonic() < deadline:
-        if set(want) <= {r.json()["need_id"] for r in decisions.records}:
-            break
-        await asyncio.sleep(0.2)
+    await wait_decided(decisions, want, 60)
     await needs.stop()
     await decisions.stop()
     await intake.stop()

@@ -7,7 +7,7 @@ import os
 import re
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -290,3 +290,14 @@ class Feeder:
         if self._prod is not None:
             await self._prod.flush()
             await self._prod.stop()
+
+
+async def wait_decided(decisions: Collector, need_ids: Iterable[str], timeout: float) -> None:
+    """Wait until every need id has a routing decision on ``decisions``, or ``timeout`` passes
+    (the caller then says which are missing)."""
+    want = set(need_ids)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if want <= {r.json()["need_id"] for r in decisions.records}:
+            return
+        await asyncio.sleep(0.2)

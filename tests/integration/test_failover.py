@@ -25,6 +25,7 @@ from tests.integration.harness import (
     assigned,
     log_times,
     second_worker,
+    wait_decided,
 )
 from tests.integration.test_restart import lost as where_lost
 from tike import topics
@@ -112,11 +113,7 @@ async def test_survivor_takes_over_a_killed_worker(
     flow_end = time.monotonic()
     want = {stable_id("need", "alarm", e): e for e in feeder.sent}
     # The backlog is worked off at the pipeline's pace (about 150 decisions/s on this machine).
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if set(want) <= {r.json()["need_id"] for r in decisions.records}:
-            break
-        await asyncio.sleep(0.2)
+    await wait_decided(decisions, want, 90)
     await needs.stop()
     await decisions.stop()
     await intake.stop()
