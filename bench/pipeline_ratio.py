@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 import tempfile
 import time
@@ -35,6 +36,26 @@ from tike import topics
 from tike.examples import example
 
 BARE_IN, BARE_OUT = "bench.bare.in", "bench.bare.out"
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def pid_listening(port: str) -> int | None:
+    """The process whose command line names ``port`` (the embedded broker's listener)."""
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ")
+            except OSError:
+                continue
+            if f"127.0.0.1:{port}".encode() in cmd and b"broker" in cmd:
+                return int(entry.name)
+    return None
 
 
 def alarms(n: int) -> list[bytes]:
@@ -87,7 +108,7 @@ async def bare_loop(bootstrap: str, n: int) -> None:
         await prod.stop()
 
 
-async def measure(bootstrap: str, n: int) -> dict[str, object]:
+async def measure(bootstrap: str, n: int, worker_pid: int) -> dict[str, object]:
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     await admin.create_topics([NewTopic(BARE_IN, 1, 1), NewTopic(BARE_OUT, 1, 1)])
@@ -102,10 +123,14 @@ async def measure(bootstrap: str, n: int) -> dict[str, object]:
     await out.stop()
     decisions = await Collector(bootstrap, topics.DECISIONS).start()
     needs = await Collector(bootstrap, topics.NEEDS).start()
+    broker_pid = pid_listening(bootstrap.rsplit(":", 1)[1])
+    pids = {"worker": worker_pid, "broker": broker_pid}
+    cpu_before = {k: cpu_seconds(p) for k, p in pids.items() if p}
     started = time.monotonic()
     await produce(bootstrap, topics.ALARMS, values)
     ingest_s = await wait_count(needs, n, 600) - started
     tike_s = await wait_count(decisions, n, 600) - started
+    cpu = {k: cpu_seconds(pids[k]) - v for k, v in cpu_before.items()}
     await decisions.stop()
     await needs.stop()
     return {
@@ -114,6 +139,8 @@ async def measure(bootstrap: str, n: int) -> dict[str, object]:
         "tike_events_per_s": round(n / tike_s, 1),
         "tike_ingest_only_events_per_s": round(n / ingest_s, 1),
         "ratio_tike_to_bare": round(bare_s / tike_s, 3),
+        "cpu_ms_per_event": {k: round(1000 * v / n, 3) for k, v in cpu.items()},
+        "cpu_share_during_tike": {k: round(v / tike_s, 2) for k, v in cpu.items()},
         "note": "Tike includes produce time of the burst; bare starts with inputs present",
     }
 
@@ -121,13 +148,18 @@ async def measure(bootstrap: str, n: int) -> dict[str, object]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=3000)
+    parser.add_argument("--set", action="append", default=[], metavar="TIKE_X=VALUE",
+                        help="a worker setting for this run (repeatable)")  # fmt: skip
     args = parser.parse_args()
     # Device supervision as deployed (the test harness makes devices fall silent after 3 s,
     # which would turn most of the burst's devices into silent-device needs as well).
     supervision = {"TIKE_HEARTBEAT_TIMEOUT_S": "900", "TIKE_SILENCE_CHECK_INTERVAL_S": "30"}
+    supervision.update(item.split("=", 1) for item in args.set)
     logs = Path(tempfile.mkdtemp(prefix="tike-ratio-"))
-    with worker_stack(logs, **supervision) as (broker, _, _):
-        print(json.dumps(asyncio.run(measure(broker, args.events)), indent=2))
+    with worker_stack(logs, **supervision) as (broker, _, worker):
+        assert worker.child is not None
+        pid = worker.child.proc.pid
+        print(json.dumps(asyncio.run(measure(broker, args.events, pid)), indent=2))
 
 
 if __name__ == "__main__":

@@ -21,16 +21,21 @@ from streams.errors import RawRecord
 from streams.keyed_state import KeyedState
 from tike import topics
 from tike.decode import Reason, Rejection
-from tike.devices import is_overdue, observe, silence_check
+from tike.devices import is_overdue, observe, silence_check, worth_writing
 from tike.records import DeviceObservation
 
 log = logging.getLogger(__name__)
+#: ``last_seen`` is written to the changelog when it moved this share of the heartbeat
+#: timeout (or anything else changed): 90 s of the default 900 s.
+STATE_WRITE_FRACTION = 0.1
 
 
 def register(ctx: StreamContext) -> None:
     app = ctx.app
     settings = ctx.settings
     timeout = timedelta(seconds=settings.heartbeat_timeout_s)
+    #: How far ``last_seen`` may run ahead of the changelog (tike.devices.worth_writing).
+    write_every = timeout * STATE_WRITE_FRACTION
     devices = KeyedState(settings.kafka_bootstrap, topics.DEVICE_STATE, ctx.send,
                          settings.fetch_wait_ms)  # fmt: skip
 
@@ -63,9 +68,12 @@ def register(ctx: StreamContext) -> None:
                 await on_error(record, Rejection(Reason.INVALID_FIELDS, str(exc)[:500]))
                 continue
             part = await devices.part(msg.partition)
-            result = observe(part.get(obs.device_id), obs, datetime.now(UTC), timeout)
+            before = part.get(obs.device_id)
+            result = observe(before, obs, datetime.now(UTC), timeout)
             if result.state:
-                await devices.put(msg.partition, obs.device_id, result.state)
+                written = devices.last_written(msg.partition, obs.device_id)
+                durable = worth_writing(before, result.state, written, write_every)
+                await devices.put(msg.partition, obs.device_id, result.state, durable)
             for item in result.emits:
                 if item.topic == topics.INTAKE:
                     metrics.DEVICES_SILENT.labels(obs.region).inc()

@@ -36,6 +36,8 @@ class KeyedState:
         self.bootstrap, self.changelog, self._send = bootstrap, changelog, send
         self.fetch_wait_ms = fetch_wait_ms
         self.parts: dict[int, dict[str, Any]] = {}
+        #: The value last written to the changelog per key (what a rebuild would find).
+        self.written: dict[int, dict[str, Any]] = {}
         self._loading: dict[int, asyncio.Task[dict[str, Any]]] = {}
         self._generation = 0  # bumped on revocation: a rebuild started before is stale
 
@@ -67,6 +69,7 @@ class KeyedState:
         part = {(r.key or b"").decode(): orjson.loads(r.value) for r in records}
         if generation == self._generation:
             self.parts[partition] = part
+            self.written[partition] = dict(part)
         took = time.monotonic() - started
         what = f"{self.changelog}[{partition}]"
         log.info("%s: %d keys from %d records in %.2f s", what, len(part), len(records), took)
@@ -82,14 +85,23 @@ class KeyedState:
             if generation == self._generation:
                 return part
 
-    async def put(self, partition: int, key: str, value: Any) -> None:
+    async def put(self, partition: int, key: str, value: Any, durable: bool = True) -> None:
+        """Set ``key``; write it to the changelog unless ``durable`` is False (then a rebuild
+        finds the value last written, :meth:`last_written`)."""
         (await self.part(partition))[key] = value
-        await self._send(self.changelog, key.encode(), orjson.dumps(value))
+        if durable:
+            self.written.setdefault(partition, {})[key] = value
+            await self._send(self.changelog, key.encode(), orjson.dumps(value))
+
+    def last_written(self, partition: int, key: str) -> Any:
+        """The value of ``key`` on the changelog as far as this worker knows (None if none)."""
+        return self.written.get(partition, {}).get(key)
 
     def forget(self) -> None:
         """Partitions were revoked: their next owner rebuilds them."""
         self._generation += 1
         self.parts.clear()
+        self.written.clear()
         self._loading.clear()
 
     def items(self) -> Iterator[tuple[int, str, Any]]:

@@ -53,6 +53,10 @@ REBUILD_SECONDS = Histogram(
     "Time to rebuild a partition's situation from snapshot and journal.",
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
+RESENT_OUTPUTS = Counter(
+    "tike_resent_outputs_total",
+    "Outputs of journal records sent again on rebuild (they may not have been delivered).",
+)
 SNAPSHOTS = Counter("tike_snapshots_total", "Situation snapshots written.", ["partition"])
 SNAPSHOT_FAILURES = Counter("tike_snapshot_failures_total", "Situation snapshots that failed.")
 

@@ -4,13 +4,15 @@ checked. The logic is in :mod:`tike.situation.machine`.
 
 Inputs (all keyed by region, co-partitioned): ``tike.intake`` (needs before
 de-duplication), ``tike.team-state``, ``tike.calls`` and ``tike.region-commands`` (team
-events, control actions, ticks). A need whose id the state already holds is a redelivery and
-is dropped: the state is the de-duplication memory. Each input that changes anything gives one
-record on ``tike.journal`` (same partition). The projector agent publishes each record's
-outputs to ``tike.needs`` (each need once), ``tike.dispatches``, ``tike.board`` and
-``tike.decisions``. On taking a partition the agent rebuilds its state from the newest
-snapshot on ``tike.snapshots`` and the journal after it, and skips inputs the state already
-holds, so a crash neither loses nor repeats a transition.
+events and control actions). A need whose id the state already holds is a redelivery and is
+dropped: the state is the de-duplication memory. Each input that changes anything gives one
+record on ``tike.journal`` (same partition), and the agent sends the outputs that record lists
+to ``tike.needs`` (each need once), ``tike.dispatches``, ``tike.board`` and ``tike.decisions``
+at the same time, without waiting for each delivery (Faust flushes the producer before it
+commits input offsets). On taking a partition the agent rebuilds its state from the newest
+snapshot on ``tike.snapshots`` and the journal after it, sends again the outputs of journal
+records that may not have been delivered (:mod:`tike.situation.resend`), and skips inputs the
+state already holds, so a crash neither loses nor repeats a transition.
 """
 
 from __future__ import annotations
@@ -31,16 +33,13 @@ from streams.routing import RulesFollower
 from streams.watchdog import Watchdog, highwaters_of
 from tike import logs, topics
 from tike.decode import Reason, Rejection
-from tike.dedup import SeenNeeds
-from tike.kafka_log import read_partition
-from tike.situation import snapshot
+from tike.kafka_log import committed_offsets, read_partition
+from tike.situation import resend, snapshot
 from tike.situation.machine import Record, Situation, Timing, empty_state
 
 log = logging.getLogger(__name__)
-#: How long the projector remembers a need it published, in journal time (a journal record
-#: is delivered again only from the last committed offset, a few seconds back).
-PUBLISHED_MEMORY_S = 600.0
-#: How far before the first journal record of a partition the projector looks for needs.
+#: How far before the first journal record to send again the rebuild looks on ``tike.needs``
+#: for needs already published (a need is sent with its journal record, a moment apart).
 REPLAY_MARGIN_MS = 60_000
 INPUTS = (topics.INTAKE, topics.TEAM_STATE, topics.CALLS, topics.REGION_COMMANDS)
 
@@ -101,33 +100,96 @@ class Partitions:
             fetch_wait_ms=s.fetch_wait_ms, start_offset=start,
         )  # fmt: skip
         sit = Situation(self.router, self.timing, state)
-        for raw, _, _ in records:
-            sit.apply(orjson.loads(raw))
+        tail: list[tuple[Record, int]] = []
+        for raw, ts, _ in records:
+            record = orjson.loads(raw)
+            sit.apply(record)
+            tail.append((record, ts))
         self.since_snapshot[partition] = len(records)
+        resent = await self.resend(partition, tail)
         metrics.REBUILD_SECONDS.observe(time.monotonic() - started)
-        log.info("partition %d: situation rebuilt from %s + %d journal records (%d needs) in "
-                 "%.2f s", partition, f"snapshot@{start}" if found else "no snapshot",
-                 len(records), len(state["needs"]), time.monotonic() - started)  # fmt: skip
+        log.info(
+            "partition %d: situation rebuilt from %s + %d journal records (%d needs), "
+            "%d outputs sent again, in %.2f s",
+            partition,
+            f"snapshot@{start}" if found else "no snapshot",
+            len(records),
+            len(state["needs"]),
+            resent,
+            time.monotonic() - started,
+        )
         return sit
 
+    async def resend(self, partition: int, tail: list[tuple[Record, int]]) -> int:
+        """Send again the outputs of journal records that may not have been delivered (the
+        worker that wrote them may have died before its producer sent them)."""
+        if not tail:
+            return 0
+        s = self.ctx.settings
+        inputs = [(topic, partition) for topic in INPUTS]
+        try:
+            committed = await committed_offsets(s.kafka_bootstrap, s.app_id, inputs)
+        except Exception:  # then every record after the snapshot is sent again: copies only
+            log.warning(
+                "partition %d: committed offsets unknown; resending the journal tail",
+                partition,
+                exc_info=True,
+            )
+            committed = {}
+        pending = resend.undelivered(tail, committed)
+        if not pending:
+            return 0
+        published: set[str] = set()
+        if resend.need_ids(r for r, _ in pending):
+            since = min(ts for _, ts in pending) - REPLAY_MARGIN_MS
+            found = await read_partition(
+                s.kafka_bootstrap, topics.NEEDS, partition, since, fetch_wait_ms=s.fetch_wait_ms
+            )
+            published = {orjson.loads(v)["need_id"] for v, _, _ in found}
+        outputs = resend.to_resend((r for r, _ in pending), published)
+        for out in outputs:
+            await self.ctx.send(out["topic"], out["key"].encode(), orjson.dumps(out["value"]))
+        metrics.RESENT_OUTPUTS.inc(len(outputs))
+        return len(outputs)
+
     async def publish(self, partition: int, key: bytes, record: Record, sit: Situation) -> None:
-        journal = self.ctx.topic(topics.JOURNAL)
-        fut = await journal.send(key=key, value=orjson.dumps(record), partition=partition)
+        """Send the journal record and its outputs; none is awaited to delivery (see above)."""
+        fut = await self.ctx.send(topics.JOURNAL, key, orjson.dumps(record), partition)
         metrics.JOURNAL_RECORDS.inc()
+        for out in record["outputs"]:
+            value = out["value"]
+            count_output(out["topic"], value)
+            await self.ctx.send(out["topic"], out["key"].encode(), orjson.dumps(value))
         self.since_snapshot[partition] = self.since_snapshot.get(partition, 0) + 1
         if self.since_snapshot[partition] >= self.ctx.settings.snapshot_every:
             self.since_snapshot[partition] = 0
             try:
-                meta = await fut  # the snapshot describes the state up to this record
+                # Everything before a snapshot is delivered (tike.situation.resend relies on
+                # it), and the snapshot describes the state up to this record.
+                await self.ctx.app.producer.flush()
+                meta = await fut
                 chunks = snapshot.encode(partition, meta.offset + 1, record["at"], sit.state)
                 for key_, value in chunks:
-                    await self.ctx.topic(topics.SNAPSHOTS).send(
-                        key=key_, value=value, partition=partition
-                    )
+                    await self.ctx.send(topics.SNAPSHOTS, key_, value, partition)
                 metrics.SNAPSHOTS.labels(str(partition)).inc()
             except Exception:  # snapshots only shorten rebuilds: never stop the region
                 metrics.SNAPSHOT_FAILURES.inc()
                 log.exception("snapshot of partition %d failed; the journal has it all", partition)
+
+
+def count_output(topic: str, value: dict[str, Any]) -> None:
+    """The metrics of one output sent for the first time."""
+    kind = value.get("kind")
+    if topic == topics.NEEDS:
+        metrics.NEEDS.labels(value["region"], str(value.get("source"))).inc()
+    elif kind == "dispatch_refusal":
+        metrics.REFUSED_ACTIONS.inc()
+    elif kind == "board_delta" and value["entity"] == "kpi":
+        if ":" not in value["id"] and value["data"]:  # the region, not a municipality
+            metrics.observe_kpis(value["id"], value["data"])
+    elif kind == "routing_decision":
+        service = value.get("service") or "control_room"
+        metrics.DECISIONS.labels(service, value.get("rule_id") or "none").inc()
 
 
 def register(ctx: StreamContext, follower: RulesFollower, watchdog: Watchdog) -> None:
@@ -234,85 +296,6 @@ def register(ctx: StreamContext, follower: RulesFollower, watchdog: Watchdog) ->
     app.agent(app.topic(*INPUTS, key_type=bytes, value_type=bytes, key_serializer="raw",
                         value_serializer="raw"),
               name="tike.situation")(watchdog.guard("tike.situation", situation))  # fmt: skip
-
-    published = SeenNeeds(retention_s=PUBLISHED_MEMORY_S)
-    #: Per journal partition: the time from which its published needs are loaded (ms).
-    published_since: dict[int, int] = {}
-    loading: dict[int, asyncio.Task[None]] = {}
-    checked: set[int] = set()  # partitions whose published needs reach back far enough
-
-    async def on_revoked_project(sender: Any, revoked: Any, **kwargs: Any) -> None:
-        published.forget()
-        published_since.clear()
-        loading.clear()
-        checked.clear()
-
-    async def on_assigned_project(sender: Any, assigned: Any, **kwargs: Any) -> None:
-        since = int((time.time() - PUBLISHED_MEMORY_S) * 1000)
-        for tp in assigned:
-            if tp.topic == topics.JOURNAL:  # warm, so the first record need not wait
-                loading[tp.partition] = asyncio.ensure_future(load_published(tp.partition, since))
-
-    app.on_partitions_revoked.connect(on_revoked_project)
-    app.on_partitions_assigned.connect(on_assigned_project)
-
-    async def load_published(partition: int, since_ms: int) -> None:
-        """The needs already on ``tike.needs[partition]`` (co-partitioned with the journal)
-        from ``since_ms`` on: a journal record delivered again after a crash or a refetch
-        must not publish its need twice. Published and remembered are one fact."""
-        wait = settings.fetch_wait_ms
-        found = await read_partition(
-            settings.kafka_bootstrap, topics.NEEDS, partition, since_ms, fetch_wait_ms=wait
-        )
-        published.load(partition, ((orjson.loads(v)["need_id"], ts / 1000) for v, ts, _ in found))
-        published_since[partition] = since_ms
-
-    async def ensure_published(partition: int, first_ms: int) -> None:
-        """Loaded far enough back for a journal record written at ``first_ms``: every need
-        of it or a later record was published after it was journaled; the margin covers
-        earlier records that a refetch delivers later."""
-        task = loading.pop(partition, None)
-        if task is not None:
-            await task
-        since = first_ms - REPLAY_MARGIN_MS
-        if published_since.get(partition, since + 1) > since:
-            await load_published(partition, since)
-
-    async def project(stream: Any) -> None:
-        async for event in stream.events():
-            msg = event.message
-            metrics.EVENTS_IN.labels(topics.JOURNAL).inc()
-            partition = msg.partition
-            if partition not in checked:
-                await ensure_published(partition, int(msg.timestamp * 1000))  # Faust: seconds
-                checked.add(partition)
-            # Journal time, not wall time: after a long stop the replayed records are old, and
-            # the needs published just before the stop must still be remembered for them.
-            published.expire(partition, msg.timestamp)
-            record = orjson.loads(msg.value)
-            for out in record["outputs"]:
-                value = out["value"]
-                if out["topic"] == topics.NEEDS:
-                    if (partition, value["need_id"]) in published:
-                        metrics.DUPLICATES.labels(value["region"]).inc()
-                        continue
-                    published.add(partition, value["need_id"], msg.timestamp)
-                if value.get("kind") == "dispatch_refusal":
-                    metrics.REFUSED_ACTIONS.inc()
-                elif value.get("kind") == "board_delta" and value["entity"] == "kpi":
-                    if ":" not in value["id"] and value["data"]:  # the region, not a municipality
-                        metrics.observe_kpis(value["id"], value["data"])
-                elif out["topic"] == topics.NEEDS:
-                    metrics.NEEDS.labels(value["region"], str(value.get("source"))).inc()
-                elif value.get("kind") == "routing_decision":
-                    metrics.DECISIONS.labels(value.get("service") or "control_room",
-                                             value.get("rule_id") or "none").inc()  # fmt: skip
-                await ctx.send(out["topic"], out["key"].encode(), orjson.dumps(value))
-            watchdog.processed(topics.JOURNAL, msg.partition, msg.offset)
-
-    app.agent(ctx.topic(topics.JOURNAL), name="tike.project")(
-        watchdog.guard("tike.project", project)
-    )
 
     async def tick() -> None:
         """Offer time-outs, SLAs and KPIs of every partition this worker holds, in process.

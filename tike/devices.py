@@ -101,6 +101,23 @@ def _silent_need(state: State, obs: DeviceObservation, timeout: timedelta) -> Un
     )
 
 
+def worth_writing(
+    before: State | None, after: State, written: State | None, every: timedelta
+) -> bool:
+    """Whether a new state goes to the changelog: anything but ``last_seen`` changed, or
+    ``last_seen`` moved ``every`` or more past the value last written. A device's heartbeats
+    and repeated alarms then cost one write per ``every``, not one each. After a rebuild a
+    device's ``last_seen`` can be up to ``every`` old, so a device that really fell silent
+    around the rebuild is reported up to ``every`` early (docs/dispatch.md)."""
+    if before is None or written is None or not after:
+        return bool(after)
+    changed = len(after) != len(before)
+    if changed or any(after.get(k) != v for k, v in before.items() if k != "last_seen"):
+        return True
+    seen = datetime.fromisoformat(after["last_seen"])
+    return seen - datetime.fromisoformat(written["last_seen"]) >= every
+
+
 def observe(
     state: State | None, obs: DeviceObservation, now: datetime, timeout: timedelta
 ) -> Supervision:

@@ -14,6 +14,7 @@ import asyncio
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 
 async def read_partition(
@@ -101,3 +102,19 @@ async def partitions_of(bootstrap: str, topic: str) -> list[int]:
         return sorted(consumer.partitions_for_topic(topic) or ())
     finally:
         await consumer.stop()
+
+
+async def committed_offsets(
+    bootstrap: str, group_id: str, partitions: list[tuple[str, int]]
+) -> dict[tuple[str, int], int]:
+    """The consumer group's committed offsets (the next offset it reads) of ``partitions``;
+    partitions without a committed offset are left out."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        found = await admin.list_consumer_group_offsets(
+            group_id, partitions=[TopicPartition(t, p) for t, p in partitions]
+        )
+    finally:
+        await admin.close()
+    return {(tp.topic, tp.partition): meta.offset for tp, meta in found.items() if meta.offset >= 0}

@@ -1,7 +1,7 @@
 from datetime import UTC, datetime, timedelta
 
 from tike import topics
-from tike.devices import is_overdue, observe, silence_check
+from tike.devices import is_overdue, observe, silence_check, worth_writing
 from tike.events import AlarmStatus
 from tike.records import DeviceCondition, DeviceHealth, DeviceObservation, UnplannedNeed
 
@@ -87,3 +87,40 @@ def test_silence_check_after_a_heartbeat_arrived_does_nothing() -> None:
     check = silence_check(state, late)
     fresh = observe(state, obs("heartbeat", late), late, TIMEOUT).state
     assert observe(fresh, check, late, TIMEOUT).emits == []
+
+
+EVERY = timedelta(seconds=90)
+
+
+def test_a_new_device_is_written() -> None:
+    state = observe(None, obs("heartbeat", T0), T0, TIMEOUT).state
+    assert worth_writing(None, state, None, EVERY)
+
+
+def test_heartbeats_are_written_once_per_interval_not_each() -> None:
+    written = observe(None, obs("heartbeat", T0), T0, TIMEOUT).state
+    state, wrote = written, []
+    for s in range(10, 200, 10):  # a heartbeat every 10 s for 190 s
+        new = observe(state, obs("heartbeat", T0 + timedelta(seconds=s)), T0, TIMEOUT).state
+        if worth_writing(state, new, written, EVERY):
+            written = new
+            wrote.append(s)
+        state = new
+    assert wrote == [90, 180]
+
+
+def test_any_change_but_last_seen_is_written_at_once() -> None:
+    written = observe(None, obs("heartbeat", T0), T0, TIMEOUT).state
+    low = observe(written, obs(AlarmStatus.LOW_BATTERY, T0 + timedelta(seconds=1)), T0, TIMEOUT)
+    assert worth_writing(written, low.state, written, EVERY)
+    silent_at = T0 + TIMEOUT
+    silent = observe(written, silence_check(written, silent_at), silent_at, TIMEOUT)
+    assert worth_writing(written, silent.state, written, EVERY)
+
+
+def test_a_silence_check_that_finds_the_device_alive_writes_nothing() -> None:
+    state = observe(None, obs("heartbeat", T0), T0, TIMEOUT).state
+    later = T0 + timedelta(minutes=1)
+    checked = observe(state, silence_check(state, later), later, TIMEOUT)
+    assert checked.state == state
+    assert not worth_writing(state, checked.state, state, EVERY)
