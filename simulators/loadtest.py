@@ -1,8 +1,10 @@
 """`tike loadtest`: drive a running Tike with a scenario and measure it end to end.
 
 For every event that becomes a need (alarms, transport requests, 116117 calls), the time
-from its produce acknowledgement until the need's first board delta arrives on `/ws/board`,
-and until its dispatch offer arrives on the team's `/ws/teams/{id}` socket. Also throughput,
+from its produce acknowledgement until its routing decision is on `tike.decisions` (by the
+decision's Kafka timestamp, so the reader's own poll does not count), until the need's first
+board delta arrives on `/ws/board`, and until its dispatch offer arrives on the team's
+`/ws/teams/{id}` socket. Also throughput,
 the gateway's consumer lag and queue drops, dead letters, and optionally the latency of the
 first event after an idle period. Writes JSON and an HTML page with the latency over time.
 
@@ -69,10 +71,16 @@ class Measure:
     sent: dict[str, float] = field(default_factory=dict)  # need id -> produce ack time
     board: dict[str, float] = field(default_factory=dict)  # need id -> latency ms
     team: dict[str, float] = field(default_factory=dict)
+    sent_wall: dict[str, float] = field(default_factory=dict)  # need id -> ack, epoch s
+    decided: dict[str, float] = field(default_factory=dict)  # need id -> latency ms
     timeline: list[tuple[float, float, str]] = field(default_factory=list)  # (t, ms, path)
     kinds: dict[str, str] = field(default_factory=dict)
     produced: int = 0
     started: float = field(default_factory=time.monotonic)
+
+    def acked(self, need_id: str) -> None:
+        self.sent.setdefault(need_id, time.monotonic())
+        self.sent_wall.setdefault(need_id, time.time())
 
     def seen(self, need_id: str, path: str) -> None:
         target = self.board if path == "board" else self.team
@@ -82,6 +90,24 @@ class Measure:
         now = time.monotonic()
         target[need_id] = (now - sent) * 1000
         self.timeline.append((round(now - self.started, 2), round(target[need_id], 1), path))
+
+
+async def _decisions(bootstrap: str, measure: Measure) -> None:
+    """Event to routing decision: the decision record's timestamp (the worker's producer)
+    minus the event's produce acknowledgement."""
+    from aiokafka import AIOKafkaConsumer
+
+    consumer = AIOKafkaConsumer(topics.DECISIONS, bootstrap_servers=bootstrap, group_id=None,
+                                auto_offset_reset="latest", fetch_max_wait_ms=50)  # fmt: skip
+    await consumer.start()
+    try:
+        async for msg in consumer:
+            need_id = orjson.loads(msg.value).get("need_id")
+            sent = measure.sent_wall.get(need_id)
+            if sent is not None and need_id not in measure.decided:
+                measure.decided[need_id] = max(0.0, msg.timestamp - sent * 1000)
+    finally:
+        await consumer.stop()
 
 
 async def _watch(url: str, measure: Measure, path: str) -> None:
@@ -141,6 +167,7 @@ async def loadtest(
     urls = [(f"{ws_base}/ws/board?region={region.id}&token={token}", "board")]
     urls += [(f"{ws_base}/ws/teams/{t.team_id}?token={token}", "team") for t in sim.teams]
     watchers = [asyncio.create_task(_watch(url, m, path)) for url, path in urls]
+    watchers.append(asyncio.create_task(_decisions(bootstrap, m)))
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=2, acks=1)
     await producer.start()
     await asyncio.sleep(2)  # sockets connect and take their snapshots
@@ -162,9 +189,7 @@ async def loadtest(
                     need = NEED_ID.get(kind, lambda e: None)(event)
                     if need is not None:
                         m.kinds[need] = kind
-                        fut.add_done_callback(
-                            lambda f, n=need: m.sent.setdefault(n, time.monotonic())
-                        )
+                        fut.add_done_callback(lambda f, n=need: m.acked(n))
                 if bar is not None:
                     bar.update(task, completed=elapsed, stats=_stats(m))
                 await asyncio.sleep(0.05)
@@ -176,7 +201,7 @@ async def loadtest(
                 event = stamp(sim._alarm(sim.start), datetime.now(UTC))  # one more alarm
                 need = str(NEED_ID["safety_alarm"](event))
                 await producer.send_and_wait(topics.ALARMS, event.model_dump_json().encode())
-                m.sent[need] = time.monotonic()
+                m.acked(need)
                 for _ in range(100):
                     if need in m.board:
                         break
@@ -201,6 +226,8 @@ async def loadtest(
         "offers_on_team_sockets": len(m.team),
         "needs_missing_from_board": len(set(m.sent) - set(m.board)),
         "missing_by_source": dict(Counter(m.kinds.get(n, "?") for n in set(m.sent) - set(m.board))),
+        "event_to_decision": summary(list(m.decided.values())),
+        "needs_without_decision": len(set(m.sent) - set(m.decided)),
         "event_to_board": summary(list(m.board.values())),
         "event_to_team_alert": summary(list(m.team.values())),
         "gateway_consumer_lag_at_end": lag, "gateway_queue_drops": drops,

@@ -29,6 +29,9 @@ async def test_loadtest_times_every_need_and_writes_its_report(
     assert result["needs_missing_from_board"] == 0, result
     assert result["event_to_board"]["n"] == result["needs_sent"]
     assert result["event_to_board"]["p50_ms"] > 0
+    assert result["needs_without_decision"] == 0, result
+    assert result["event_to_decision"]["n"] == result["needs_sent"]
+    assert 0 < result["event_to_decision"]["p50_ms"] <= result["event_to_board"]["p50_ms"]
     assert result["offers_on_team_sockets"] >= 1
     assert result["deadletters_during_run"] == 0
     js, html = write_report(result, tmp_path)
