@@ -67,12 +67,15 @@ def alarms(n: int) -> list[bytes]:
     return out
 
 
-async def produce(bootstrap: str, topic: str, values: list[bytes]) -> None:
+async def produce(bootstrap: str, topic: str, values: list[bytes], keyed: bool = False) -> None:
+    """Produce ``values``; ``keyed``: each keyed by its device id, as a SCAIP receiver would
+    (then the worker supervises the device in the ingest agent, streams/devices.py)."""
     prod = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, acks=1)
     await prod.start()
     try:
         for v in values:
-            await prod.send(topic, v)
+            key = orjson.loads(v)["device_id"].encode() if keyed else None
+            await prod.send(topic, v, key=key)
         await prod.flush()
     finally:
         await prod.stop()
@@ -108,7 +111,7 @@ async def bare_loop(bootstrap: str, n: int) -> None:
         await prod.stop()
 
 
-async def measure(bootstrap: str, n: int, worker_pid: int) -> dict[str, object]:
+async def measure(bootstrap: str, n: int, worker_pid: int, keyed: bool) -> dict[str, object]:
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     await admin.create_topics([NewTopic(BARE_IN, 1, 1), NewTopic(BARE_OUT, 1, 1)])
@@ -127,7 +130,7 @@ async def measure(bootstrap: str, n: int, worker_pid: int) -> dict[str, object]:
     pids = {"worker": worker_pid, "broker": broker_pid}
     cpu_before = {k: cpu_seconds(p) for k, p in pids.items() if p}
     started = time.monotonic()
-    await produce(bootstrap, topics.ALARMS, values)
+    await produce(bootstrap, topics.ALARMS, values, keyed)
     ingest_s = await wait_count(needs, n, 600) - started
     tike_s = await wait_count(decisions, n, 600) - started
     cpu = {k: cpu_seconds(pids[k]) - v for k, v in cpu_before.items()}
@@ -139,6 +142,7 @@ async def measure(bootstrap: str, n: int, worker_pid: int) -> dict[str, object]:
         "tike_events_per_s": round(n / tike_s, 1),
         "tike_ingest_only_events_per_s": round(n / ingest_s, 1),
         "ratio_tike_to_bare": round(bare_s / tike_s, 3),
+        "alarms_keyed_by_device": keyed,
         "cpu_ms_per_event": {k: round(1000 * v / n, 3) for k, v in cpu.items()},
         "cpu_share_during_tike": {k: round(v / tike_s, 2) for k, v in cpu.items()},
         "note": "Tike includes produce time of the burst; bare starts with inputs present",
@@ -148,8 +152,10 @@ async def measure(bootstrap: str, n: int, worker_pid: int) -> dict[str, object]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=3000)
-    parser.add_argument("--set", action="append", default=[], metavar="TIKE_X=VALUE",
-                        help="a worker setting for this run (repeatable)")  # fmt: skip
+    unkeyed = "produce the alarms without a key (any key is accepted)"
+    parser.add_argument("--unkeyed", action="store_true", help=unkeyed)
+    setting = "a worker setting for this run (repeatable)"
+    parser.add_argument("--set", action="append", default=[], metavar="TIKE_X=VALUE", help=setting)
     args = parser.parse_args()
     # Device supervision as deployed (the test harness makes devices fall silent after 3 s,
     # which would turn most of the burst's devices into silent-device needs as well).
@@ -159,7 +165,8 @@ def main() -> None:
     with worker_stack(logs, **supervision) as (broker, _, worker):
         assert worker.child is not None
         pid = worker.child.proc.pid
-        print(json.dumps(asyncio.run(measure(broker, args.events, pid)), indent=2))
+        result = asyncio.run(measure(broker, args.events, pid, not args.unkeyed))
+        print(json.dumps(result, indent=2))
 
 
 if __name__ == "__main__":

@@ -163,8 +163,9 @@ class BasicSimulator:
             self._schedule_arrival(what.removeprefix("wake-"), t)
             return []
         self._schedule_arrival(what, t)
-        if what == "alarm":
-            return [(t, (topics.ALARMS, "", self._alarm(now)))]
+        if what == "alarm":  # keyed by device, as a SCAIP receiver would (topics.py)
+            alarm = self._alarm(now)
+            return [(t, (topics.ALARMS, alarm.device_id, alarm))]
         if what == "transport":
             return [(t, (topics.TRANSPORTS, "", self._transport(now)))]
         return self._call(t)

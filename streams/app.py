@@ -96,8 +96,8 @@ def create_app(settings: WorkerSettings, on_error: ErrorPolicy | None = None) ->
         except Exception:  # only a first-record latency is at stake
             log.warning("could not load producer metadata ahead", exc_info=True)
 
-    ingest.register(ctx)
-    devices.register(ctx)
+    supervisor = devices.register(ctx)
+    ingest.register(ctx, supervisor)
     follower = routing.register(ctx)
     situation.register(ctx, follower, app.watchdog)
     return app

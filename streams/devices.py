@@ -13,6 +13,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from aiokafka.partitioner import DefaultPartitioner
 from pydantic import ValidationError
 
 from streams import metrics
@@ -30,14 +31,56 @@ log = logging.getLogger(__name__)
 STATE_WRITE_FRACTION = 0.1
 
 
-def register(ctx: StreamContext) -> None:
+class DeviceSupervisor:
+    """The device states of the partitions this worker holds, and the supervision step.
+
+    Observations reach :meth:`observe` from the device agent (``tike.devices.observations``)
+    or, when the raw alarm's partition already is its device's partition, straight from the
+    ingest agent (:meth:`is_local`): one hop and one record fewer per heartbeat or alarm."""
+
+    def __init__(self, ctx: StreamContext) -> None:
+        self.ctx = ctx
+        settings = ctx.settings
+        self.timeout = timedelta(seconds=settings.heartbeat_timeout_s)
+        #: How far ``last_seen`` may run ahead of the changelog (tike.devices.worth_writing).
+        self.write_every = self.timeout * STATE_WRITE_FRACTION
+        self.states = KeyedState(
+            settings.kafka_bootstrap, topics.DEVICE_STATE, ctx.send, settings.fetch_wait_ms
+        )
+        self._partitioner = DefaultPartitioner()
+
+    def is_local(self, topic: str, partition: int, key: bytes | None, device_id: str) -> bool:
+        """Whether a raw record of ``topic`` keyed by its device id sits in the partition
+        its observation would go to: then this worker holds that device's state (Faust
+        assigns equal partitions of co-subscribed topics of one size to one worker)."""
+        if key is None or key != device_id.encode():
+            return False
+        consumer = self.ctx.app.consumer
+        count = consumer.topic_partitions(topics.DEVICE_OBSERVATIONS)
+        if not count or consumer.topic_partitions(topic) != count:
+            return False
+        return bool(self._partitioner(key, list(range(count)), None) == partition)
+
+    async def observe(self, partition: int, obs: DeviceObservation) -> None:
+        part = await self.states.part(partition)
+        before = part.get(obs.device_id)
+        result = observe(before, obs, datetime.now(UTC), self.timeout)
+        if result.state:
+            written = self.states.last_written(partition, obs.device_id)
+            durable = worth_writing(before, result.state, written, self.write_every)
+            await self.states.put(partition, obs.device_id, result.state, durable)
+        for item in result.emits:
+            if item.topic == topics.INTAKE:
+                metrics.DEVICES_SILENT.labels(obs.region).inc()
+                log.warning("device %s is silent", obs.device_id)
+            await self.ctx.emit(item)
+
+
+def register(ctx: StreamContext) -> DeviceSupervisor:
     app = ctx.app
     settings = ctx.settings
-    timeout = timedelta(seconds=settings.heartbeat_timeout_s)
-    #: How far ``last_seen`` may run ahead of the changelog (tike.devices.worth_writing).
-    write_every = timeout * STATE_WRITE_FRACTION
-    devices = KeyedState(settings.kafka_bootstrap, topics.DEVICE_STATE, ctx.send,
-                         settings.fetch_wait_ms)  # fmt: skip
+    supervisor = DeviceSupervisor(ctx)
+    devices, timeout = supervisor.states, supervisor.timeout
 
     async def on_revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:
         devices.forget()
@@ -67,18 +110,7 @@ def register(ctx: StreamContext) -> None:
                 )
                 await on_error(record, Rejection(Reason.INVALID_FIELDS, str(exc)[:500]))
                 continue
-            part = await devices.part(msg.partition)
-            before = part.get(obs.device_id)
-            result = observe(before, obs, datetime.now(UTC), timeout)
-            if result.state:
-                written = devices.last_written(msg.partition, obs.device_id)
-                durable = worth_writing(before, result.state, written, write_every)
-                await devices.put(msg.partition, obs.device_id, result.state, durable)
-            for item in result.emits:
-                if item.topic == topics.INTAKE:
-                    metrics.DEVICES_SILENT.labels(obs.region).inc()
-                    log.warning("device %s is silent", obs.device_id)
-                await ctx.emit(item)
+            await supervisor.observe(msg.partition, obs)
 
     ctx.agent(topics.DEVICE_OBSERVATIONS, "tike.devices")(supervise)
 
@@ -97,3 +129,4 @@ def register(ctx: StreamContext) -> None:
             await ctx.send(topics.DEVICE_OBSERVATIONS, device_id.encode(), encode(check))
 
     app.timer(settings.silence_check_interval_s, name="tike.devices.silence")(check_silence)
+    return supervisor

@@ -10,11 +10,12 @@ from typing import Any
 
 from streams import metrics
 from streams.context import StreamContext
+from streams.devices import DeviceSupervisor
 from streams.errors import RawRecord
 from tike import logs, topics
 from tike.decode import Reason, Rejection, decode
 from tike.normalise import Emit, normalise
-from tike.records import Origin
+from tike.records import DeviceObservation, Origin
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +50,7 @@ def process(ctx: StreamContext, kind: str, record: RawRecord) -> list[Emit] | Re
         return Rejection(Reason.INTERNAL_ERROR, f"{type(exc).__name__}: {exc}"[:500])
 
 
-def _make_agent(ctx: StreamContext, kind: str, topic_name: str) -> None:
+def _make_agent(ctx: StreamContext, kind: str, topic_name: str, devices: DeviceSupervisor) -> None:
     assert ctx.on_error is not None
     on_error = ctx.on_error
 
@@ -65,11 +66,20 @@ def _make_agent(ctx: StreamContext, kind: str, topic_name: str) -> None:
                 await on_error(record, result)
                 continue
             for item in result:
+                obs = item.record
+                if isinstance(obs, DeviceObservation) and devices.is_local(
+                    topic_name, msg.partition, msg.key, obs.device_id
+                ):
+                    metrics.DEVICE_OBSERVATIONS.labels("in_process").inc()
+                    await devices.observe(msg.partition, obs)
+                    continue
+                if isinstance(obs, DeviceObservation):
+                    metrics.DEVICE_OBSERVATIONS.labels("topic").inc()
                 await ctx.emit(item)
 
     ctx.agent(topic_name, f"tike.ingest.{kind}")(ingest)
 
 
-def register(ctx: StreamContext) -> None:
+def register(ctx: StreamContext, devices: DeviceSupervisor) -> None:
     for kind, topic_name in INPUTS.items():
-        _make_agent(ctx, kind, topic_name)
+        _make_agent(ctx, kind, topic_name, devices)

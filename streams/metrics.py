@@ -53,6 +53,12 @@ REBUILD_SECONDS = Histogram(
     "Time to rebuild a partition's situation from snapshot and journal.",
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
+DEVICE_OBSERVATIONS = Counter(
+    "tike_device_observations_total",
+    "Device observations by path: applied in the ingest agent (the raw record was in its "
+    "device's partition) or sent through tike.devices.observations.",
+    ["path"],
+)
 RESENT_OUTPUTS = Counter(
     "tike_resent_outputs_total",
     "Outputs of journal records sent again on rebuild (they may not have been delivered).",

@@ -170,6 +170,26 @@ async def test_silent_device_is_reported_as_need(outputs, send) -> None:  # type
     )
 
 
+@pytest.mark.parametrize("keyed", [True, False], ids=["keyed-by-device", "other-key"])
+async def test_a_device_is_supervised_whatever_the_alarm_key(outputs, send, worker, keyed) -> None:  # type: ignore[no-untyped-def]
+    """Keyed by its device, an alarm is supervised in the ingest agent (its partition is the
+    device's); with another key it goes through tike.devices.observations. Both see the
+    low battery and the silence."""
+    device = "dev-key-" + uuid.uuid4().hex[:8]
+    path = "in_process" if keyed else "topic"
+    before = worker.metric("tike_device_observations_total", path=path)
+    key = device.encode() if keyed else b"receiver-7"
+    for status in ("heartbeat", "low_battery"):
+        await send(topics.ALARMS, _alarm(device_id=device, status_code=status), key=key)
+    await outputs[topics.DEVICE_HEALTH].wait(
+        lambda h: h["device_id"] == device and h["condition"] == "low_battery"
+    )
+    await outputs[topics.NEEDS].wait(
+        lambda n: n.get("device_id") == device and n["alarm_code"] == "device_silent", timeout=20
+    )
+    assert worker.metric("tike_device_observations_total", path=path) >= before + 2
+
+
 async def test_116117_call_is_counted_and_actionable_triage_is_a_need(outputs, send) -> None:  # type: ignore[no-untyped-def]
     call = orjson.loads(example("call_116117").model_dump_json())
     call["call_id"] = "call-" + uuid.uuid4().hex[:10]
