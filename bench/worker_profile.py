@@ -51,10 +51,13 @@ def main() -> None:
     parser.add_argument("--alarms", type=int, default=4000)
     parser.add_argument("--seconds", type=int, default=15)
     parser.add_argument("--out", type=Path, default=Path(tempfile.mkdtemp(prefix="tike-prof-")))
+    parser.add_argument("--gil", action="store_true", help="only samples holding the GIL")
     args = parser.parse_args()
     logs = args.out
     logs.mkdir(parents=True, exist_ok=True)
-    with worker_stack(logs) as (broker, _, worker):
+    # Device supervision as deployed (the harness's 3 s silence would add silent-device needs).
+    supervision = {"TIKE_HEARTBEAT_TIMEOUT_S": "900", "TIKE_SILENCE_CHECK_INTERVAL_S": "30"}
+    with worker_stack(logs, **supervision) as (broker, _, worker):
 
         async def burst() -> None:
             prod = await producer(broker)
@@ -72,6 +75,8 @@ def main() -> None:
         spy = str(Path(sys.executable).parent / "py-spy")
         pid = str(worker.child.proc.pid)
         argv = [spy, "record", "--pid", pid, "-d", str(args.seconds), "-r", "200"]
+        if args.gil:
+            argv.append("--gil")  # only samples holding the GIL: Python's own work
         subprocess.run([*argv, "--format", "raw", "-o", str(raw), "--nonblocking"], check=True)
         top(raw)
 

@@ -10,6 +10,7 @@ import faust
 from streams import compat, devices, ingest, routing, situation
 from streams.context import StreamContext
 from streams.errors import ErrorPolicy, deadletter_policy
+from streams.outbox import Outbox
 from streams.transport import Transport
 from streams.watchdog import Watchdog
 from tike import topics
@@ -24,6 +25,8 @@ class TikeApp(faust.App):
     """A Faust app whose consumer fetch wait can be tuned (see streams/transport.py)."""
 
     tike_fetch_wait: FetchWait | None = None
+    #: The situation agent's outputs waiting for their journal records (streams/outbox.py).
+    tike_outbox: Outbox | None = None
     watchdog: Watchdog
 
     def _new_transport(self) -> Any:

@@ -6,10 +6,10 @@ Inputs (all keyed by region, co-partitioned): ``tike.intake`` (needs before
 de-duplication), ``tike.team-state``, ``tike.calls`` and ``tike.region-commands`` (team
 events and control actions). A need whose id the state already holds is a redelivery and is
 dropped: the state is the de-duplication memory. Each input that changes anything gives one
-record on ``tike.journal`` (same partition), and the agent sends the outputs that record lists
-to ``tike.needs`` (each need once), ``tike.dispatches``, ``tike.board`` and ``tike.decisions``
-at the same time, without waiting for each delivery (Faust flushes the producer before it
-commits input offsets). On taking a partition the agent rebuilds its state from the newest
+record on ``tike.journal`` (same partition), sent without waiting for its delivery. The
+outputs that record lists go to ``tike.needs`` (each need once), ``tike.dispatches``,
+``tike.board`` and ``tike.decisions`` as soon as it is on the broker, never before
+(:mod:`streams.outbox`). On taking a partition the agent rebuilds its state from the newest
 snapshot on ``tike.snapshots`` and the journal after it, sends again the outputs of journal
 records that may not have been delivered (:mod:`tike.situation.resend`), and skips inputs the
 state already holds, so a crash neither loses nor repeats a transition.
@@ -29,6 +29,7 @@ from rules.engine import Router
 from streams import metrics
 from streams.context import StreamContext
 from streams.errors import RawRecord
+from streams.outbox import Outbox
 from streams.routing import RulesFollower
 from streams.watchdog import Watchdog, highwaters_of
 from tike import logs, topics
@@ -47,8 +48,8 @@ INPUTS = (topics.INTAKE, topics.TEAM_STATE, topics.CALLS, topics.REGION_COMMANDS
 class Partitions:
     """The situations this worker holds, one per partition, rebuilt when taken."""
 
-    def __init__(self, ctx: StreamContext, router: Any, timing: Timing) -> None:
-        self.ctx, self.router, self.timing = ctx, router, timing
+    def __init__(self, ctx: StreamContext, router: Any, timing: Timing, outbox: Outbox) -> None:
+        self.ctx, self.router, self.timing, self.outbox = ctx, router, timing, outbox
         self.held: dict[int, Situation] = {}
         self.building: dict[int, asyncio.Task[Situation]] = {}
         self.generation = 0  # bumped when partitions are revoked: older rebuilds are stale
@@ -153,19 +154,23 @@ class Partitions:
         return len(outputs)
 
     async def publish(self, partition: int, key: bytes, record: Record, sit: Situation) -> None:
-        """Send the journal record and its outputs; none is awaited to delivery (see above)."""
+        """Send the journal record, unawaited; its outputs go when it is on the broker
+        (streams/outbox.py)."""
         fut = await self.ctx.send(topics.JOURNAL, key, orjson.dumps(record), partition)
         metrics.JOURNAL_RECORDS.inc()
+        outputs = []
         for out in record["outputs"]:
             value = out["value"]
             count_output(out["topic"], value)
-            await self.ctx.send(out["topic"], out["key"].encode(), orjson.dumps(value))
+            outputs.append((out["topic"], out["key"].encode(), orjson.dumps(value)))
+        self.outbox.put(fut, outputs)
         self.since_snapshot[partition] = self.since_snapshot.get(partition, 0) + 1
         if self.since_snapshot[partition] >= self.ctx.settings.snapshot_every:
             self.since_snapshot[partition] = 0
             try:
-                # Everything before a snapshot is delivered (tike.situation.resend relies on
-                # it), and the snapshot describes the state up to this record.
+                # Everything before a snapshot is delivered, outputs included (the flush
+                # waits for the outbox; tike.situation.resend relies on it), and the
+                # snapshot describes the state up to this record.
                 await self.ctx.app.producer.flush()
                 meta = await fut
                 chunks = snapshot.encode(partition, meta.offset + 1, record["at"], sit.state)
@@ -200,7 +205,22 @@ def register(ctx: StreamContext, follower: RulesFollower, watchdog: Watchdog) ->
     def router() -> Router:
         return follower.router
 
-    parts = Partitions(ctx, router, timing)
+    outbox = Outbox(ctx.send)
+    app.tike_outbox = outbox
+    parts = Partitions(ctx, router, timing, outbox)
+
+    @app.task
+    async def send_outputs() -> None:
+        """The outbox's sender; if a journal record cannot be written, the worker's memory
+        is ahead of its journal: stop, and let the rebuild start from the journal."""
+        try:
+            await outbox.start()
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:
+            watchdog.fatal(f"journal write failed: {type(exc).__name__}: {exc}")
+            raise
+
     assert ctx.on_error is not None
     on_error = ctx.on_error
 

@@ -276,5 +276,17 @@ class _Consumer(compat.SeamConsumer):
                 self._trace.add(tp, "not sought", offset, f"abandoned; last delivered {last}")
 
 
+class _Producer(faust_aiokafka.Producer):
+    async def flush(self) -> None:
+        """Faust flushes before it commits offsets: first let the situation agent's outbox
+        put every output of the journal records before now on the producer (streams/outbox.py),
+        so a committed input's outputs are delivered too."""
+        outbox = getattr(self.app, "tike_outbox", None)
+        if outbox is not None:
+            await outbox.sent_so_far()
+        await super().flush()
+
+
 class Transport(faust_aiokafka.Transport):
     Consumer = _Consumer
+    Producer = _Producer
