@@ -91,7 +91,7 @@ TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec(
         DEVICE_STATE,
         "device id",
-        "a device's supervision state, on every observation (the device agent's changelog)",
+        "a device's supervision state, on change and every tenth of the heartbeat timeout",
         "internal",
         compacted=True,
         configs={"cleanup.policy": "compact"},

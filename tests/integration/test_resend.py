@@ -46,7 +46,12 @@ async def test_outputs_journaled_before_a_crash_are_sent_again_once(
         cause = found.json()["cause"]
         lost = orjson.loads(found.value.replace(first.encode(), lost_id.encode()))
         lost["cause"] = {**cause, "offset": cause["offset"] + 1000}
-        again = {**found.json(), "cause": {**cause, "offset": cause["offset"] + 1001}}
+        # A later record that lists the already published need again (and nothing else).
+        again = {
+            **found.json(),
+            "cause": {**cause, "offset": cause["offset"] + 1001},
+            "outputs": [o for o in found.json()["outputs"] if o["topic"] == topics.NEEDS],
+        }
         prod = await producer(broker)
         try:
             for record in (lost, again):
@@ -64,6 +69,14 @@ async def test_outputs_journaled_before_a_crash_are_sent_again_once(
         assert counts[lost_id] == 1
         assert counts[first] == 1, "a need already on tike.needs was published again"
         assert worker.metric("tike_resent_outputs_total") >= 2  # the lost need and its delta
+        # The committed input's record is not sent again: its board delta is there once.
+        version = next(
+            o["value"]["version"]
+            for o in found.json()["outputs"]
+            if o["value"].get("entity") == "need" and o["value"]["id"] == first
+        )
+        copies = board.matching(lambda d: d.get("id") == first and d["version"] == version)
+        assert len(copies) == 1, copies
     finally:
         for c in (needs, board, journal):
             await c.stop()

@@ -44,8 +44,8 @@ async def lost(
     worker: Worker,
 ) -> str:
     """Where the lost needs stopped: never ingested (by alarm partition and offset), or
-    ingested but never published by the de-duplication (and whether it dropped them as
-    duplicates)."""
+    ingested but never published by the situation agent (and whether it dropped them as
+    redeliveries)."""
     ingested = {n["origin"]["event_id"] for n in intake.matching(lambda n: True)}
     stuck = sorted(
         (r.partition, r.offset) for r in intake.records if r.json()["origin"]["event_id"] in missing
@@ -78,7 +78,8 @@ async def lost(
 
 async def off_board(absent: set[str], needs: Collector, board: Collector, worker: Worker) -> str:
     """Where the needs missing from the board stopped: never journalled by the situation
-    agent, or journalled but not projected (tike.journal is read again from the start)."""
+    agent, or journalled but its outputs never sent (tike.journal is read again from the
+    start)."""
     at = sorted((r.partition, r.offset) for r in needs.records if r.json()["need_id"] in absent)
     bootstrap = worker.env["TIKE_KAFKA_BOOTSTRAP"]
     journalled: dict[str, tuple[int, int]] = {}
