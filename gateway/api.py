@@ -50,6 +50,20 @@ async def regions(registry: RegistryDep) -> list[dict[str, Any]]:
     ]  # fmt: skip
 
 
+@router.get("/regions/{region_id}/outline", tags=["board"])
+async def region_outline(region_id: str, registry: RegistryDep) -> dict[str, Any]:
+    """Land, coastline and national borders around a region (Natural Earth, shipped with
+    Tike: tike/data/maps/), for the board's map. Public: it is reference data."""
+    from tike.maps import load_outline
+
+    if region_id not in registry.regions:
+        raise HTTPException(404, f"unknown region {region_id!r}")
+    outline = load_outline(region_id)
+    if outline is None:
+        raise HTTPException(404, f"no outline is shipped for region {region_id!r}")
+    return outline
+
+
 @router.get("/ui-config", tags=["board"])
 async def ui_config(settings: SettingsDep) -> dict[str, Any]:
     """What the web UI needs to know of the settings (public)."""

@@ -18,6 +18,19 @@ SPEED_KMH = 60.0
 BUSY_PENALTY_MIN = 30.0  # a team reporting busy can still take work, but later
 LOAD_PENALTY_MIN = 15.0  # per task the team already holds
 OFF_DUTY = {"off_duty": "off duty", "offline": "offline", "break": "on a break"}
+#: Why a team was or was not chosen, as codes (the UI labels each in every language).
+CANDIDATE_CODES = (
+    "off_duty",
+    "offline",
+    "break",
+    "outside_shift",
+    "not_covering",
+    "lacks_skills",
+    "at_capacity",
+    "eligible",
+    "won",
+    "lost",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +42,9 @@ class Candidate:
     eta_minutes: float | None = None
     load: int = 0
     score: float | None = None
+    #: The reason as a code from CANDIDATE_CODES and its values, for the UI's own words.
+    code: str = "eligible"
+    params: tuple[tuple[str, str], ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -36,6 +52,8 @@ class Candidate:
             "service": self.service,
             "eligible": self.eligible,
             "reason": self.reason,
+            "code": self.code,
+            "params": dict(self.params),
             "eta_minutes": self.eta_minutes,
             "load": self.load,
         }
@@ -82,22 +100,32 @@ def assess(
 ) -> Candidate:
     team_id, service = str(team["team_id"]), str(team["team_type"])
 
-    def lost(reason: str) -> Candidate:
-        return Candidate(team_id, service, False, reason, load=load)
+    def lost(code: str, reason: str, **params: str) -> Candidate:
+        return Candidate(
+            team_id, service, False, reason, load=load, code=code, params=tuple(params.items())
+        )
 
     status = str(team.get("status"))
     if status in OFF_DUTY:
-        return lost(OFF_DUTY[status])
+        return lost(status, OFF_DUTY[status])
     if not _on_shift(team, now):
-        return lost("outside its shift")
-    if need.get("municipality") not in (team.get("coverage") or ()):
-        return lost(f"does not cover municipality {need.get('municipality')}")
+        return lost("outside_shift", "outside its shift")
+    municipality = str(need.get("municipality"))
+    if municipality not in (team.get("coverage") or ()):
+        return lost(
+            "not_covering", f"does not cover municipality {municipality}", municipality=municipality
+        )
     missing = sorted(set(skills) - set(team.get("skills") or ()))
     if missing:
-        return lost(f"lacks skills: {', '.join(missing)}")
+        return lost("lacks_skills", f"lacks skills: {', '.join(missing)}", skills=",".join(missing))
     capacity = int(team.get("capacity", 1))
     if load >= capacity:
-        return lost(f"at capacity ({load}/{capacity} tasks)")
+        return lost(
+            "at_capacity",
+            f"at capacity ({load}/{capacity} tasks)",
+            load=str(load),
+            capacity=str(capacity),
+        )
     eta = eta_minutes(team, need, registry)
     score = (eta if eta is not None else 60.0) + LOAD_PENALTY_MIN * load
     if status != "available":
@@ -132,18 +160,28 @@ def select_team(
         if not c.eligible:
             explained.append(c)
         elif c is best:
+            reason = f"won: lowest score {c.score} (ETA {c.eta_minutes} min, load {c.load})"
+            explained.append(_with_reason(c, reason, "won", score=str(c.score)))
+        else:
+            reason = f"lost: score {c.score} vs {best.score} of {best.team_id}"
             explained.append(
                 _with_reason(
-                    c, f"won: lowest score {c.score} (ETA {c.eta_minutes} min, load {c.load})"
+                    c, reason, "lost", score=str(c.score), best=str(best.score), winner=best.team_id
                 )
-            )
-        else:
-            explained.append(
-                _with_reason(c, f"lost: score {c.score} vs {best.score} of {best.team_id}")
             )
     winner = next(c for c in explained if c.team_id == best.team_id)
     return winner, explained
 
 
-def _with_reason(c: Candidate, reason: str) -> Candidate:
-    return Candidate(c.team_id, c.service, c.eligible, reason, c.eta_minutes, c.load, c.score)
+def _with_reason(c: Candidate, reason: str, code: str, **params: str) -> Candidate:
+    return Candidate(
+        c.team_id,
+        c.service,
+        c.eligible,
+        reason,
+        c.eta_minutes,
+        c.load,
+        c.score,
+        code,
+        tuple(params.items()),
+    )

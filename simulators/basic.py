@@ -93,15 +93,19 @@ class BasicSimulator:
         self.rng = random.Random(seed)
         self.rate = rate
         self.start = start or datetime.now(UTC)
-        self.devices: list[Device] = make_devices(self.rng, region, HEARTBEAT_S)
+        share = self.scenario.device_share
+        self.devices: list[Device] = make_devices(self.rng, region, HEARTBEAT_S, share)
         self.teams: list[Team] = make_teams(self.rng, region)
         self._seq = itertools.count()
         self._heap: list[tuple[float, int, str]] = []
         scale = region.population / 200_000
+        # Help alarms come at the rate of the whole region's devices, also when a scenario
+        # simulates only a share of them (fewer heartbeats, the same alarms).
+        region_devices = len(self.devices) / share
         self.rates_per_s = {
             "call": CALLS_PER_HOUR_200K * scale / 3600 * rate,
             "transport": TRANSPORTS_PER_DAY_200K * scale / 86400 * rate,
-            "alarm": ALARMS_PER_DEVICE_DAY * len(self.devices) / 86400 * rate,
+            "alarm": ALARMS_PER_DEVICE_DAY * region_devices / 86400 * rate,
         }
         for kind in self.rates_per_s:
             self._schedule_arrival(kind, 0.0)

@@ -5,6 +5,8 @@ going offline. Shipped scenarios are in ``simulators/scenarios/``; any file path
 name: storm
 description: Autumn storm; power out in the east for three hours.
 local_hour: 18            # where on the diurnal curve the scenario starts (optional)
+time_scale: 10            # scenario seconds per real second, unless --time-scale is given
+device_share: 0.2         # simulate this share of the region's safety devices (heartbeats)
 phases:
   - {from_min: 0, to_min: 180, alarm: 4.0, call: 2.0, silent_devices: 0.2}
   - {from_min: 30, offline_teams: [sim-home-care-1]}
@@ -21,6 +23,11 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 KINDS = ("alarm", "call", "transport")
+
+#: The scenario `tike up --simulate` plays unless told otherwise (simulators/scenarios/).
+DEMO = "demo"
+#: Not a scenario: the region's realistic rates on the real clock.
+REALISTIC = "realistic"
 
 #: Named rate multipliers: one region; all of Finland (about 25 times South Ostrobothnia's
 #: population); and a stress load ten times the nationwide one.
@@ -62,6 +69,12 @@ class Scenario(BaseModel):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")
     description: str = ""
     local_hour: float | None = Field(None, ge=0, lt=24)
+    time_scale: float | None = Field(
+        None, gt=0, le=3600, description="Scenario seconds per real second (a compressed clock)."
+    )
+    device_share: float = Field(
+        1.0, gt=0, le=1, description="Share of the region's safety devices simulated."
+    )
     phases: tuple[Phase, ...] = ()
 
     def multiplier(self, kind: str, t_s: float) -> float:
@@ -90,6 +103,14 @@ def shipped() -> list[str]:
     )
 
 
+def scenario_for(name_or_path: str | None) -> Scenario | None:
+    """What to simulate: None (the region's realistic rates on the real clock) for
+    ``realistic`` or nothing, else :func:`load_scenario`."""
+    if not name_or_path or name_or_path == REALISTIC:
+        return None
+    return load_scenario(name_or_path)
+
+
 def load_scenario(name_or_path: str) -> Scenario:
     """A shipped scenario by name, or a YAML file by path. Raises ValueError with the reason."""
     path = Path(name_or_path)
@@ -98,7 +119,8 @@ def load_scenario(name_or_path: str) -> Scenario:
     else:
         item = resources.files("simulators") / "scenarios" / f"{name_or_path}.yaml"
         if not item.is_file():
-            raise ValueError(f"unknown scenario {name_or_path!r}; shipped: {', '.join(shipped())}")
+            known = ", ".join([*shipped(), REALISTIC])
+            raise ValueError(f"unknown scenario {name_or_path!r}; known: {known}")
         text = item.read_text(encoding="utf-8")
     try:
         return Scenario.model_validate(yaml.safe_load(text))

@@ -22,7 +22,10 @@ def cmd_up(args: argparse.Namespace) -> int:
     from tike.settings import StackSettings
     from tike.stack import up
 
-    return up(StackSettings(), simulate=args.simulate)
+    if args.realistic and not args.simulate:
+        print("tike up: --realistic needs --simulate", file=sys.stderr)
+        return 2
+    return up(StackSettings(), simulate=args.simulate, realistic=args.realistic)
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
@@ -41,7 +44,7 @@ def cmd_gateway(args: argparse.Namespace) -> int:
 
 def cmd_simulate(args: argparse.Namespace) -> int:
     from simulators.basic import run
-    from simulators.scenario import load_scenario
+    from simulators.scenario import scenario_for
     from tike.regions import load_registry
     from tike.settings import SimulatorSettings
 
@@ -49,11 +52,11 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     _logging(s.log_level, s.log_format)
     region = load_registry(s.regions_dir).region(args.region or s.sim_region)
     try:
-        name = args.scenario or s.sim_scenario
-        scenario = load_scenario(name) if name else None
+        scenario = scenario_for(args.scenario or s.sim_scenario)
     except ValueError as exc:
         print(f"tike simulate: {exc}", file=sys.stderr)
         return 2
+    time_scale = args.time_scale or (scenario.time_scale if scenario else None) or 1.0
     sent = asyncio.run(
         run(
             s.kafka_bootstrap,
@@ -61,7 +64,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             seed=args.seed if args.seed is not None else s.sim_seed,
             rate=args.rate if args.rate is not None else s.sim_rate,
             duration_s=args.duration,
-            time_scale=args.time_scale,
+            time_scale=time_scale,
             respond=not args.no_teams,
             scenario=scenario,
         )
@@ -235,7 +238,19 @@ def build_parser() -> argparse.ArgumentParser:
         return p
 
     p = add("up", cmd_up, "Start the embedded stack: broker, Redis, worker and gateway.")
-    p.add_argument("--simulate", action="store_true", help="also run the event simulator")
+    p.add_argument(
+        "--simulate",
+        action="store_true",
+        help="also run the event simulator: the demo scenario (an evening peak on a "
+        "clock ten times faster, teams answering), unless TIKE_SIM_SCENARIO says "
+        "otherwise",
+    )
+    p.add_argument(
+        "--realistic",
+        action="store_true",
+        help="with --simulate: the region's realistic rates on the real clock instead "
+        "of the demo (TIKE_SIM_SCENARIO=realistic)",
+    )
     add("worker", cmd_worker, "Run the Faust stream worker.")
     add("gateway", cmd_gateway, "Run the HTTP/websocket gateway.")
     p = add("simulate", cmd_simulate, "Produce simulated regional traffic into Kafka.")
@@ -244,11 +259,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, help="random seed (default TIKE_SIM_SEED)")
     p.add_argument("--region", help="region id (default TIKE_SIM_REGION)")
     p.add_argument("--duration", type=float, help="stop after this many simulated seconds")
-    p.add_argument("--time-scale", type=float, default=1.0,
-                   help="simulated seconds per second; events carry the real time of production "
-                   "in occurred_at and the scenario clock in scenario_time")  # fmt: skip
-    p.add_argument("--scenario", help="shipped scenario (normal-night, storm, flu-season, "
-                   "team-offline) or a YAML file (default TIKE_SIM_SCENARIO)")  # fmt: skip
+    p.add_argument(
+        "--time-scale",
+        type=float,
+        help="simulated seconds per second (default: the scenario's, else 1); events "
+        "carry the real time of production in occurred_at and the scenario clock in "
+        "scenario_time",
+    )
+    p.add_argument(
+        "--scenario",
+        help="shipped scenario (demo, normal-night, storm, flu-season, "
+        "team-offline), a YAML file, or `realistic`: the region's rates on the real "
+        "clock (default TIKE_SIM_SCENARIO)",
+    )
     p.add_argument("--no-teams", action="store_true",
                    help="do not play the simulated teams' answers to their offers")  # fmt: skip
     p = add("loadtest", cmd_loadtest, "Drive a running Tike with a scenario; measure it.")

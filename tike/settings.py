@@ -269,10 +269,11 @@ class SimulatorSettings(CommonSettings):
         1.0, gt=0, description="Rate multiplier over the region's realistic load."
     )
     sim_region: str = Field("etela-pohjanmaa", description="Region to simulate.")
-    sim_scenario: str | None = Field(
-        None,
-        description="Scenario: `normal-night`, `storm`, `flu-season`, `team-offline` or a YAML "
-        "file; empty means regional rates on the real clock.",
+    sim_scenario: str = Field(
+        "demo",
+        description="Scenario: `demo` (an evening peak on a clock ten times faster, for a living "
+        "board within 30 s), `normal-night`, `storm`, `flu-season`, `team-offline`, a YAML file, "
+        "or `realistic`: the region's realistic rates on the real clock.",
     )
 
 

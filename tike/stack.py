@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import ipaddress
 import os
 import signal
 import sys
@@ -36,6 +37,55 @@ from tike.settings import StackSettings
 
 #: Partitions per topic of the embedded stack, unless TIKE_TOPIC_PARTITIONS says otherwise.
 EMBEDDED_PARTITIONS = 2
+#: The simulated team whose view the printed team link opens (home care, based in the
+#: region's largest municipality: the team the demo keeps busiest).
+DEMO_TEAM = "sim-home-care-1"
+#: Roles of the printed sign-in links: (label, path, role).
+LINKS = (
+    ("Board", "/", "control_room"),
+    ("Team view", "/team.html", f"team:{DEMO_TEAM}"),
+    ("Rules editor", "/rules.html", "operator"),
+)
+
+
+def is_loopback(host: str) -> bool:
+    """True if ``host`` is an address (or name) only this machine can reach."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def sign_in_links(settings: StackSettings) -> list[tuple[str, str]]:
+    """Ready-to-open links that sign in with a fresh token: (label, URL). Only in ``dev`` and
+    only for a gateway on a loopback address; otherwise none (tokens come from `tike token`)."""
+    if settings.env != "dev" or not is_loopback(settings.gateway_host):
+        return []
+    from gateway.auth import issue
+
+    secret, ttl = settings.secret.get_secret_value(), settings.token_ttl_s
+    host = settings.gateway_host
+    base = f"http://{'[' + host + ']' if ':' in host else host}:{settings.gateway_port}"
+    return [
+        (label, f"{base}{path}#token={issue(secret, role, ttl_s=ttl)}")
+        for label, path, role in LINKS
+    ]
+
+
+def simulator_summary(scenario_name: str, region: str) -> str:
+    """What the simulator plays, in one line."""
+    from simulators.scenario import scenario_for
+
+    try:
+        scenario = scenario_for(scenario_name)
+    except ValueError as exc:
+        return f"region {region}: {exc}"
+    if scenario is None:
+        return f"region {region}: realistic rates, real clock, synthetic data"
+    clock = f"clock x{scenario.time_scale:g}, " if scenario.time_scale else ""
+    return f"region {region}: scenario {scenario.name}, {clock}teams answering, synthetic data"
 
 
 class StackError(RuntimeError):
@@ -94,6 +144,7 @@ class RunLock:
 class Stack:
     settings: StackSettings
     simulate: bool = False
+    realistic: bool = False  # the simulator plays realistic rates, not the demo
     log_dir: Path | None = None  # empty: <TIKE_RUN_DIR>/logs
     environ: dict[str, str] = field(default_factory=lambda: dict(os.environ))
     children: list[Child] = field(default_factory=list)
@@ -180,20 +231,37 @@ class Stack:
         if not wait_port(s.gateway_port, 30, s.gateway_host):
             raise StackError(f"the gateway did not open {gateway}; see {self._log('gateway')}")
         if self.simulate:
-            self._start("simulator", tike_command("simulate"), env, f"region {s.sim_region}")
+            sim_env = dict(env)
+            if self.realistic:
+                sim_env["TIKE_SIM_SCENARIO"] = "realistic"
+            scenario = sim_env.get("TIKE_SIM_SCENARIO", s.sim_scenario)
+            self._start(
+                "simulator",
+                tike_command("simulate"),
+                sim_env,
+                simulator_summary(scenario, s.sim_region),
+            )
         return env
 
     def table(self) -> str:
         width = max(len(r[1]) for r in self.rows)
         lines = ["Tike is up:", ""]
         lines += [f"  {name:<10} {where:<{width}}  log {log}" for name, where, log in self.rows]
-        if self.settings.env == "dev":
-            from gateway.auth import issue
-
-            secret, ttl = self.settings.secret.get_secret_value(), self.settings.token_ttl_s
-            lines += ["", "Demo tokens (dev only; `tike token --role team:<id>` for a team):"]
-            lines += [f"  {role:<13}{issue(secret, role, ttl_s=ttl)}"
-                      for role in ("control_room", "operator", "admin")]  # fmt: skip
+        links = sign_in_links(self.settings)
+        if links:
+            lines += ["", "Open in a browser (dev only; each link signs in with its own token):"]
+            lines += [f"  {label:<13}{url}" for label, url in links]
+            lines += [
+                f"  (the team view is {DEMO_TEAM}'s; `tike token --role team:<id>` for "
+                "another team, `--role admin` for the REST API)"
+            ]
+        else:
+            lines += [
+                "",
+                "Sign in with a token from `tike token --role control_room` (or "
+                "operator, admin, team:<id>); no sign-in links are printed outside dev or "
+                "for a gateway beyond loopback.",
+            ]
         lines += ["", "Stop with Ctrl-C."]
         return "\n".join(lines)
 
@@ -205,8 +273,8 @@ class Stack:
             child.stop(timeout=10)
 
 
-def up(settings: StackSettings, simulate: bool) -> int:
-    stack = Stack(settings, simulate=simulate)
+def up(settings: StackSettings, simulate: bool, realistic: bool = False) -> int:
+    stack = Stack(settings, simulate=simulate, realistic=realistic)
     lock = RunLock.of(settings.run_dir)
     try:
         lock.acquire()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -12,6 +13,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -171,3 +173,93 @@ def test_taken_port_is_named_with_its_setting(tmp_path: Path) -> None:
         )  # fmt: skip
     assert result.returncode == 2
     assert f"port {port}" in result.stderr and "TIKE_GATEWAY_PORT" in result.stderr
+
+
+def _links(table: str) -> dict[str, str]:
+    """The sign-in links `tike up` printed, by label."""
+    found = re.findall(r"^  (Board|Team view|Rules editor) +(http://\S+)$", table, re.MULTILINE)
+    return dict(found)
+
+
+def test_make_run_shows_a_living_region_within_30_s(tmp_path: Path) -> None:
+    """`make run` is `tike up --simulate` with no settings: within 30 s of the command the
+    board has open or dispatched needs and a KPI strip, and the printed links sign in."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TIKE_")}
+    env.update(
+        TIKE_EMBEDDED_KAFKA_PORT=str(free_port()),
+        TIKE_EMBEDDED_REDIS_PORT=str(free_port()),
+        TIKE_GATEWAY_PORT=str(free_port()),
+        TIKE_METRICS_PORT=str(free_port()),
+    )
+    started = time.monotonic()
+    proc = _start(tmp_path, env)
+    try:
+        table = _wait_up(proc)
+        assert "scenario demo, clock x10, teams answering, synthetic data" in table
+        links = _links(table)
+        assert set(links) == {"Board", "Team view", "Rules editor"}, table
+        port = env["TIKE_GATEWAY_PORT"]
+        for label, path, role in (
+            ("Board", "/", "control_room"),
+            ("Team view", "/team.html", "team:sim-home-care-1"),
+            ("Rules editor", "/rules.html", "operator"),
+        ):
+            url = links[label]
+            assert url.startswith(f"http://127.0.0.1:{port}{path}#token=")
+            request = urllib.request.Request(
+                f"http://127.0.0.1:{port}/api/me",
+                headers={"Authorization": f"Bearer {url.split('#token=')[1]}"},
+            )
+            with urllib.request.urlopen(request, timeout=5) as r:
+                assert orjson.loads(r.read())["role"] == role
+        board_token = links["Board"].split("#token=")[1]
+        ws_url = f"ws://127.0.0.1:{port}/ws/board?token={board_token}"
+        seen = asyncio.run(_watch_board(ws_url, deadline=started + 30))
+        assert seen["open"] >= 5, seen
+        assert seen["kpi_needs"] > 0, seen
+        assert seen["synthetic_only"], seen
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(40)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+
+
+async def _watch_board(url: str, deadline: float) -> dict[str, Any]:
+    """Board items until 5 open needs and a KPI strip with needs, or the deadline."""
+    from websockets.asyncio.client import connect
+
+    items: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def summary() -> dict[str, Any]:
+        needs = [i["data"] for (entity, _), i in items.items() if entity == "need"]
+        kpis = [i["data"] for (entity, _), i in items.items() if entity == "kpi"]
+        return {
+            "open": sum(1 for n in needs if n["status"] == "open"),
+            "phases": sorted({n["phase"] for n in needs}),
+            "kpi_needs": max((k["24h"]["needs"] for k in kpis), default=0),
+            "synthetic_only": bool(needs) and all(n["synthetic"] for n in needs),
+            "seconds_left": round(deadline - time.monotonic(), 1),
+        }
+
+    async with connect(url, max_size=None) as ws:
+        while time.monotonic() < deadline:
+            try:
+                raw = await asyncio.wait_for(ws.recv(), max(0.1, deadline - time.monotonic()))
+            except TimeoutError:
+                break
+            frame = orjson.loads(raw)
+            if frame.get("type") == "snapshot":
+                items.clear()
+            for item in frame.get("items") or ():
+                key = (item["entity"], item["id"])
+                if item.get("op") == "remove":
+                    items.pop(key, None)
+                else:
+                    items[key] = item
+            seen = summary()
+            if seen["open"] >= 5 and seen["kpi_needs"] > 0:
+                return seen
+    return summary()

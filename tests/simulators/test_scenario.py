@@ -89,3 +89,26 @@ def test_the_loadtest_progress_bar_shows_time_and_running_figures() -> None:
     text = out.getvalue()
     assert "30/60 s" in text
     assert "sent 42  needs 1  on board 1" in text and "p99 55.0 ms" in text
+
+
+def test_the_demo_runs_a_compressed_clock_on_a_share_of_the_devices() -> None:
+    from simulators.scenario import REALISTIC, scenario_for
+
+    demo = load_scenario("demo")
+    assert demo.time_scale == 10 and 0 < demo.device_share < 1
+    assert scenario_for(REALISTIC) is None and scenario_for("") is None
+    assert scenario_for("demo") == demo
+    full = BasicSimulator(REGION, seed=5, start=START)
+    thin = BasicSimulator(REGION, seed=5, start=START, scenario=demo)
+    assert len(thin.devices) < 0.25 * len(full.devices)
+    # Alarms come at the whole region's rate although fewer devices send heartbeats.
+    assert abs(thin.rates_per_s["alarm"] / full.rates_per_s["alarm"] - 1) < 0.01
+    # The first five scenario minutes (30 s at x10) bring enough needs for a living board.
+    alarms = [
+        e
+        for _, (_, _, e) in BasicSimulator(REGION, seed=1, start=START, scenario=demo).events_until(
+            5 * 60
+        )
+        if e.kind == "safety_alarm" and e.status_code.value not in ("heartbeat", "low_battery")
+    ]
+    assert len(alarms) >= 10

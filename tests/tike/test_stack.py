@@ -82,3 +82,30 @@ def test_the_run_directory_holds_logs_and_state_unless_state_is_set(
     assert Stack(settings).logs == tmp_path / "b" / "logs"
     monkeypatch.setenv("TIKE_STATE_DIR", str(tmp_path / "elsewhere"))
     assert StackSettings().state_dir == tmp_path / "elsewhere"
+
+
+def test_sign_in_links_only_in_dev_and_on_loopback(monkeypatch: pytest.MonkeyPatch) -> None:
+    from gateway.auth import verify
+    from tike.stack import DEMO_TEAM, sign_in_links
+
+    for name in ("TIKE_ENV", "TIKE_GATEWAY_HOST", "TIKE_GATEWAY_PORT", "TIKE_SECRET"):
+        monkeypatch.delenv(name, raising=False)
+    links = dict(sign_in_links(StackSettings()))
+    assert set(links) == {"Board", "Team view", "Rules editor"}
+    roles = {}
+    for label, url in links.items():
+        assert url.startswith("http://127.0.0.1:8000/")
+        roles[label] = verify("dev-secret", url.split("#token=")[1]).role
+    assert roles == {
+        "Board": "control_room",
+        "Team view": f"team:{DEMO_TEAM}",
+        "Rules editor": "operator",
+    }
+    monkeypatch.setenv("TIKE_GATEWAY_HOST", "0.0.0.0")
+    assert sign_in_links(StackSettings()) == []
+    monkeypatch.setenv("TIKE_GATEWAY_HOST", "::1")
+    assert sign_in_links(StackSettings())[0][1].startswith("http://[::1]:8000/#token=")
+    monkeypatch.setenv("TIKE_ENV", "prod")
+    monkeypatch.setenv("TIKE_SECRET", "a-real-secret-of-sufficient-length-0123456789")
+    monkeypatch.setenv("TIKE_GATEWAY_HOST", "127.0.0.1")
+    assert sign_in_links(StackSettings()) == []

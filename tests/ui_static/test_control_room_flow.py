@@ -97,7 +97,9 @@ async def test_escalated_alerts_say_whom_to_call_and_are_acknowledged_without_th
     await one.locator("button.ack").click()
     await one.wait_for(state="detached", timeout=10000)
     await row.click()
-    await board.page.locator("#panel .timeline li", has_text="acknowledged").wait_for()
+    await board.page.locator(
+        "#panel .timeline li[data-what='acknowledged']", has_text="Kuitattu"
+    ).wait_for()
     assert "Kuittaa" not in await timeline(board)
     assert c1 in await board.page.locator("#panel .ident-client").inner_text()
     assert await board.page.locator("#panel .ident-device_id button.copy").count() == 1
@@ -136,7 +138,9 @@ async def test_reassign_and_close_by_clicks(open_page: Any, send: Send) -> None:
     await panel.locator("#act-reassign").click()
     await panel.locator(".form-status", has_text="Vastaanotettu käsiteltäväksi").wait_for()
     await row.locator(".owner", has_text=other).wait_for(timeout=10000)
-    await panel.locator(".timeline li", has_text="reassigned").first.wait_for(timeout=10000)
+    await panel.locator(
+        ".timeline li[data-what='reassigned']", has_text="Siirretty"
+    ).first.wait_for(timeout=10000)
     # Close it: it leaves the queue, and the panel says closed.
     await panel.locator("#act-reason").fill("asiakas soitti: väärä hälytys")
     await panel.locator("#act-outcome").select_option("no_need")
@@ -171,7 +175,7 @@ async def test_a_refused_close_says_why_on_the_board_within_a_second(
     await their_panel.locator("#act-close").click()
     # Not "sent", not "done": accepted for processing.
     await their_panel.locator(".form-status", has_text="Vastaanotettu käsiteltäväksi").wait_for()
-    notice = their_panel.locator(".notices .notice", has_text="already closed")
+    notice = their_panel.locator(".notices .notice", has_text="Tarve on jo käsitelty (Suljettu)")
     await notice.wait_for(timeout=5000)
     took = time.monotonic() - started
     assert took < 1.0, f"the refusal reached the board after {took:.3f} s"
@@ -196,8 +200,9 @@ async def test_a_refused_reassign_marks_the_queue_row(open_page: Any, send: Send
         "(s) => s.append(new Option('sr-ghost', 'sr-ghost', true, true))"
     )
     await panel.locator("#act-reassign").click()
-    await panel.locator(".notices .notice", has_text="unknown team sr-ghost").wait_for(timeout=5000)
-    await row.locator(".notice-marker", has_text="unknown team sr-ghost").wait_for(timeout=5000)
+    why = "Tuntematon tiimi: sr-ghost"  # the worker's "unknown team sr-ghost", in Finnish
+    await panel.locator(".notices .notice", has_text=why).wait_for(timeout=5000)
+    await row.locator(".notice-marker", has_text=why).wait_for(timeout=5000)
     assert "refused" in (await row.get_attribute("class") or "")
 
 

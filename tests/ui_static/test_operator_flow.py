@@ -45,7 +45,7 @@ async def test_operator_edits_checks_dry_runs_and_activates_a_ruleset(
     result = page.locator("#dryrun-result")
     changed = result.locator("table.changes tbody tr", has_text=recorded)
     await changed.wait_for(timeout=15000)
-    assert "safety_responder/asap" in await changed.inner_text()
+    assert "Turva-auttaja, Kiireellinen" in await changed.inner_text()  # safety_responder, asap
     # Activate, with a comment.
     await page.locator("#comment").fill("kaatumiset kiireellisemmiksi")
     await page.locator("#activate").click()

@@ -162,7 +162,7 @@ async def test_a_refusal_survives_a_reload(open_page: Any, send: Send, gateway: 
     holding = False
     for ws, message in held:
         ws.send(message)
-    why = "cannot decline a dispatch that is accepted"
+    why = "Ei mahdollista, kun tehtävän tila on Hyväksytty"  # cannot decline: accepted
     refused = stale.locator(".refused")
     await refused.wait_for(timeout=5000)
     assert await refused.inner_text() == f"Ei hyväksytty: {why}"

@@ -212,8 +212,10 @@ class Situation:
     def _loads(self) -> dict[str, int]:
         return {t["team_id"]: len(t.get("active") or ()) for t in self.state["teams"].values()}
 
-    def _note(self, tx: Tx, n: dict[str, Any], what: str, detail: str = "") -> None:
-        n["timeline"].append([tx.at, what, detail])
+    def _note(self, tx: Tx, n: dict[str, Any], what: str, detail: str = "", **info: Any) -> None:
+        """A timeline entry: [at, what, detail in English] and, with ``info``, the entry's
+        values for the UI to say in its own words (codes, ids, numbers; no sentences)."""
+        n["timeline"].append([tx.at, what, detail, info] if info else [tx.at, what, detail])
         del n["timeline"][: -self.timing.timeline_max]
 
     def _decide(
@@ -245,30 +247,35 @@ class Situation:
         n["dispatch"] = d
         n["dispatch_ids"] = [*n.get("dispatch_ids", []), d["dispatch_id"]]
         n["phase"], n["owner"] = "offered", {"kind": "control_room", "team_id": None}
-        self._note(tx, n, "offered", f"{team_id} ({why})")
+        self._note(tx, n, "offered", f"{team_id} ({why})", team=team_id)
         team = tx.team(team_id)
         if team is not None:
             team["active"] = [*team["active"], d["dispatch_id"]]
             tx.put_team(team)
         tx.out(topics.DISPATCHES, team_id, R.dispatch_record(n, tx.at))
 
-    def _escalate(self, tx: Tx, n: dict[str, Any], reason: str) -> None:
+    def _escalate(self, tx: Tx, n: dict[str, Any], decision: Decision) -> None:
         n["dispatch"] = None
         n["phase"], n["owner"] = "escalated", {"kind": "control_room", "team_id": None}
+        reason = decision.escalation_reason or "no team"
+        code = R.ALERT_NO_TEAM if decision.services_tried else R.ALERT_NO_RULE
+        services = list(decision.services_tried)
         n["alert"] = {
             "reason": reason,
+            "code": code,
+            "services": services,
             "raised_at": tx.at,
             "acknowledged_by": None,
             "acknowledged_at": None,
         }
-        self._note(tx, n, "escalated", reason)
+        self._note(tx, n, "escalated", reason, code=code, services=services)
 
     def _route(self, tx: Tx, n: dict[str, Any], why: str) -> None:
         decision = self._decide(tx, n["source_need"], n["tried"], n["need_coords"])
         if decision.team_id:
             self._offer(tx, n, decision.team_id, why)
         else:
-            self._escalate(tx, n, decision.escalation_reason or "no team")
+            self._escalate(tx, n, decision)
 
     def _end_dispatch(self, tx: Tx, n: dict[str, Any], status: str, reason: str | None) -> None:
         """Close the need's current dispatch (the team is told) and free the team."""
@@ -333,11 +340,19 @@ class Situation:
             "source_need": need,
             "need_coords": coords,
         }
-        self._note(tx, n, "received", f"{need['source']} → {decision.rule_id or 'no rule'}")
+        rule = decision.rule_id or "no rule"
+        self._note(
+            tx,
+            n,
+            "received",
+            f"{need['source']} → {rule}",
+            source=need["source"],
+            rule=decision.rule_id,
+        )
         if decision.team_id:
             self._offer(tx, n, decision.team_id, "routed")
         else:
-            self._escalate(tx, n, decision.escalation_reason or "no team")
+            self._escalate(tx, n, decision)
         tx.put_need(n)
         return self._commit(tx)
 
@@ -379,10 +394,28 @@ class Situation:
         )
         return self._commit(tx)
 
-    def _refuse(self, tx: Tx, ev: dict[str, Any], reason: str, n: dict[str, Any] | None) -> None:
-        tx.out(topics.DISPATCHES, str(ev.get("team_id")), R.refusal_record(ev, reason, tx.at))
+    def _refuse(
+        self,
+        tx: Tx,
+        ev: dict[str, Any],
+        code: str,
+        reason: str,
+        n: dict[str, Any] | None,
+        status: str | None = None,
+    ) -> None:
+        record = R.refusal_record(ev, reason, tx.at, code, status)
+        tx.out(topics.DISPATCHES, str(ev.get("team_id")), record)
         if n is not None:
-            self._note(tx, n, "refused", f"{ev.get('team_id')} {ev.get('action')}: {reason}")
+            self._note(
+                tx,
+                n,
+                "refused",
+                f"{ev.get('team_id')} {ev.get('action')}: {reason}",
+                team=ev.get("team_id"),
+                action=ev.get("action"),
+                code=code,
+                status=status,
+            )
             tx.put_need(n)
 
     def on_team_event(
@@ -395,13 +428,24 @@ class Situation:
         action, team_id = ev["action"], ev["team_id"]
         d = (n or {}).get("dispatch")
         if n is None:
-            self._refuse(tx, ev, f"unknown dispatch {ev['dispatch_id']}", None)
+            self._refuse(
+                tx, ev, R.REFUSE_UNKNOWN_DISPATCH, f"unknown dispatch {ev['dispatch_id']}", None
+            )
         elif d is None or d["dispatch_id"] != ev["dispatch_id"] or d["status"] not in R.ACTIVE:
-            self._refuse(tx, ev, f"dispatch {ev['dispatch_id']} is no longer active", n)
+            self._refuse(
+                tx, ev, R.REFUSE_ENDED, f"dispatch {ev['dispatch_id']} is no longer active", n
+            )
         elif d["team_id"] != team_id:
-            self._refuse(tx, ev, f"team {team_id} does not own dispatch {d['dispatch_id']}", n)
+            self._refuse(
+                tx,
+                ev,
+                R.REFUSE_NOT_OWNER,
+                f"team {team_id} does not own dispatch {d['dispatch_id']}",
+                n,
+            )
         elif (why := R.illegal(action, d["status"], d.get("business_status"))) is not None:
-            self._refuse(tx, ev, why, n)
+            where = d.get("business_status") or d["status"]
+            self._refuse(tx, ev, R.REFUSE_NOT_NOW, why, n, where)
         else:
             self._act(tx, n, d, ev)
         return self._commit(tx)
@@ -461,13 +505,14 @@ class Situation:
         n = tx.need(ev["need_id"])
         actor, reason, command = ev["actor"], ev.get("reason"), ev["command"]
         said = f"{actor}: {reason}" if reason else actor
-        problem = None
+        problem = code = phase = None
         if n is None:
-            problem = f"unknown need {ev['need_id']}"
+            problem, code = f"unknown need {ev['need_id']}", R.REFUSE_UNKNOWN_NEED
         elif command != "acknowledge" and n["status"] != "open":
-            problem = f"need {n['need_id']} is already {n['phase']}"
+            problem, code = f"need {n['need_id']} is already {n['phase']}", R.REFUSE_NEED_CLOSED
+            phase = n["phase"]
         elif command == "reassign" and ev["team_id"] not in self.state["teams"]:
-            problem = f"unknown team {ev['team_id']}"
+            problem, code = f"unknown team {ev['team_id']}", R.REFUSE_UNKNOWN_TEAM
         if problem is not None:
             region = ev.get("region", "")
             tx.out(
@@ -483,6 +528,8 @@ class Situation:
                         "actor": actor,
                         "command": command,
                         "message": problem,
+                        "code": code,
+                        "phase": phase,
                         "need_id": ev["need_id"],
                         "team_id": ev.get("team_id"),
                     },
@@ -535,7 +582,13 @@ class Situation:
             assert n is not None
             if overdue:
                 n["overdue"] = True
-                self._note(tx, n, "overdue", f"SLA {n['sla_minutes']} min passed")
+                self._note(
+                    tx,
+                    n,
+                    "overdue",
+                    f"SLA {n['sla_minutes']} min passed",
+                    sla_minutes=n["sla_minutes"],
+                )
             if expired:
                 team_id = n["dispatch"]["team_id"]
                 self._note(tx, n, "offer expired", team_id)

@@ -7,6 +7,68 @@ from typing import Any
 #: FHIR Task status of a dispatch, and which team actions may move it where.
 REQUESTED, RECEIVED, ACCEPTED, REJECTED = "requested", "received", "accepted", "rejected"
 IN_PROGRESS, COMPLETED, CANCELLED, FAILED = "in-progress", "completed", "cancelled", "failed"
+#: Every FHIR Task status a dispatch takes here, and its business statuses (in progress).
+DISPATCH_STATUSES = (
+    REQUESTED,
+    RECEIVED,
+    ACCEPTED,
+    REJECTED,
+    IN_PROGRESS,
+    COMPLETED,
+    CANCELLED,
+    FAILED,
+)
+BUSINESS_STATUSES = ("en-route", "on-site")
+#: A need's phases (the situation machine's states) and its status.
+NEED_PHASES = (
+    "new",
+    "offered",
+    "escalated",
+    "accepted",
+    "en_route",
+    "on_site",
+    "completed",
+    "closed",
+)
+NEED_STATUSES = ("open", "closed")
+#: Why a need was escalated to the control room (its alert's ``code``).
+ALERT_NO_RULE, ALERT_NO_TEAM = "no_rule", "no_team"
+ALERT_CODES = (ALERT_NO_RULE, ALERT_NO_TEAM)
+#: Why a team's action or a control-room action was refused (the record's ``code``).
+REFUSE_UNKNOWN_DISPATCH, REFUSE_ENDED = "unknown_dispatch", "dispatch_ended"
+REFUSE_NOT_OWNER, REFUSE_NOT_NOW = "not_owner", "not_allowed_now"
+REFUSE_UNKNOWN_NEED, REFUSE_NEED_CLOSED, REFUSE_UNKNOWN_TEAM = (
+    "unknown_need",
+    "need_closed",
+    "unknown_team",
+)
+REFUSAL_CODES = (
+    REFUSE_UNKNOWN_DISPATCH,
+    REFUSE_ENDED,
+    REFUSE_NOT_OWNER,
+    REFUSE_NOT_NOW,
+    REFUSE_UNKNOWN_NEED,
+    REFUSE_NEED_CLOSED,
+    REFUSE_UNKNOWN_TEAM,
+)
+#: What a need's timeline entries say happened.
+TIMELINE_EVENTS = (
+    "received",
+    "offered",
+    "escalated",
+    "declined",
+    "failed",
+    "accept",
+    "en_route",
+    "on_site",
+    "complete",
+    "refused",
+    "acknowledged",
+    "reassigned",
+    "closed",
+    "overdue",
+    "offer expired",
+)
 OPEN_OFFER = frozenset({REQUESTED, RECEIVED})
 ACTIVE = frozenset({REQUESTED, RECEIVED, ACCEPTED, IN_PROGRESS})
 
@@ -65,7 +127,15 @@ def dispatch_record(need: dict[str, Any], at: str, reason: str | None = None) ->
     }
 
 
-def refusal_record(event: dict[str, Any], reason: str, at: str) -> dict[str, Any]:
+def refusal_record(
+    event: dict[str, Any],
+    reason: str,
+    at: str,
+    code: str | None = None,
+    status: str | None = None,
+) -> dict[str, Any]:
+    """A team action refused: ``reason`` in English, ``code`` (REFUSAL_CODES) and the
+    dispatch's ``status`` then, for the team view's own words."""
     return {
         "kind": "dispatch_refusal",
         "schema_version": 1,
@@ -74,6 +144,8 @@ def refusal_record(event: dict[str, Any], reason: str, at: str) -> dict[str, Any
         "action": event.get("action"),
         "event_id": event.get("event_id"),
         "reason": reason,
+        "code": code,
+        "status": status,
         "at": at,
     }
 
@@ -124,7 +196,8 @@ def need_view(need: dict[str, Any]) -> dict[str, Any]:
 
 def team_view(team: dict[str, Any]) -> dict[str, Any]:
     keys = ("team_id", "team_type", "status", "reported_status", "location", "coverage",
-            "capacity", "skills", "current_task", "need_id", "active", "reported_at")  # fmt: skip
+            "capacity", "skills", "current_task", "need_id", "active", "reported_at",
+            "synthetic")  # fmt: skip
     return {k: team.get(k) for k in keys}
 
 

@@ -1,5 +1,5 @@
 // Token login, REST calls and a websocket that reconnects and resumes.
-import { applyI18n, languageSwitch, t } from "./i18n.js";
+import { applyI18n, label, languageSwitch, onLangChange, t } from "./i18n.js";
 
 const KEY = "tike.token";
 
@@ -73,8 +73,19 @@ function loginDialog() {
         el("label", { for: "token-input", "data-i18n": "login.token" }),
         el("input", { id: "token-input", type: "password", autocomplete: "off", required: true }),
         el("button", { type: "submit", "data-i18n": "login.submit" }),
-        el("p", { class: "error", role: "alert" })));
+        el("p", { class: "error", role: "alert" }),
+        el("section", { class: "login-help", "aria-labelledby": "login-help-h" },
+          el("h3", { id: "login-help-h", "data-i18n": "login.help_title" }),
+          el("p", { "data-i18n": "login.help_dev" }),
+          el("p", { "data-i18n": "login.help_prod" }),
+          el("p", { class: "roles" }))));
     document.body.prepend(dialog);
+    const roles = () => {
+      dialog.querySelector(".roles").textContent = t("login.help_roles", {
+        roles: ["control_room", "operator", "admin", "team"].map((r) => label("role", r)).join(", ") });
+    };
+    roles();
+    onLangChange(roles);
   }
   return dialog;
 }

@@ -1,8 +1,8 @@
 // Control-room board: queue, teams, KPIs, map, alerts, per-need panel and actions.
 import { api, el, header, liveSocket, setConnection, signIn } from "./api.js";
-import { applyI18n, currentLang, formatTime, onLangChange, signal, t } from "./i18n.js";
+import { applyI18n, currentLang, formatTime, label, onLangChange, signal, t } from "./i18n.js";
 import { RegionMap } from "./map.js";
-import { copyButton, needPanel, phaseLabel, whom } from "./need_panel.js";
+import { alertText, copyButton, needPanel, noticeText, phaseLabel, whom } from "./need_panel.js";
 
 const RANK = { stat: 0, asap: 1, urgent: 2, routine: 3 };
 const HOURS = { "1h": 1, "6h": 6, "24h": 24 };
@@ -90,8 +90,8 @@ function queueRow(n) {
 function noticeMarker(n) {
   const latest = noticesOf(n.need_id)[0];
   if (!latest || Date.now() - Date.parse(latest.at) > NOTICE_FRESH_MS) return null;
-  return el("span", { class: "notice-marker", role: "note", title: latest.data.message },
-    `⚠ ${t("notice.marker", { why: latest.data.message })}`);
+  const why = noticeText(latest.data);
+  return el("span", { class: "notice-marker", role: "note", title: why }, `⚠ ${t("notice.marker", { why })}`);
 }
 
 function renderQueue(all) {
@@ -117,7 +117,7 @@ function renderTeams(all) {
     const task = tm.need_id ? byNeed.get(tm.need_id) : null;
     return el("li", { class: `team status-${tm.status}`, "data-team": tm.team_id },
       el("span", { class: "dot", "aria-hidden": "true" }),
-      el("span", { class: "id" }, tm.team_id),
+      el("span", { class: "id" }, tm.team_id, tm.team_type ? el("small", { class: "type" }, label("service", tm.team_type)) : ""),
       el("span", { class: "status" }, t(`status.${tm.status}`)),
       el("span", { class: "task" }, task ? `${signal(task.signal)} · ${muniName(task.municipality)}` : ""));
   }) : [el("li", { class: "empty" }, t("team.none"))]));
@@ -157,7 +157,7 @@ function renderAlerts(all) {
       el("button", { type: "button", class: "link", onclick: () => select(n.need_id) },
         `${signal(n.signal)} · ${muniName(n.municipality)}`),
       whom(n, "who"),
-      ` ${n.alert.reason} `,
+      ` ${alertText(n.alert)} `,
       // One click says "seen" and records no reason; a reason goes through the panel's form.
       el("button", { type: "button", class: "ack", "data-need": n.need_id,
                      onclick: () => act(n.need_id, { command: "acknowledge" })
@@ -166,8 +166,16 @@ function renderAlerts(all) {
         t("action.ack")))));
 }
 
+/** The demo badge: shown while the board holds synthetic (simulated) needs or teams. */
+function renderDemo(all, teamList) {
+  const badge = document.getElementById("demo-badge");
+  if (!badge) return;
+  badge.hidden = ![...all, ...teamList].some((x) => x.synthetic || String(x.team_id || "").startsWith("sim-"));
+}
+
 function render() {
   const all = needs();
+  renderDemo(all, teams());
   renderQueue(all);
   renderTeams(teams());
   renderKpis();
@@ -223,7 +231,10 @@ async function main() {
   const [regions, config] = await Promise.all([fetch("/api/regions").then((r) => r.json()), fetch("/api/ui-config").then((r) => r.json())]);
   const wanted = new URLSearchParams(location.search).get("region");
   state.region = regions.find((r) => r.id === wanted) || regions[0];
-  state.map = new RegionMap(document.getElementById("map"), state.region, config.map_tiles_url);
+  // Coast and borders from the gateway (shipped data); a region without one gets none.
+  const outline = await fetch(`/api/regions/${encodeURIComponent(state.region.id)}/outline`)
+    .then((r) => (r.ok ? r.json() : null)).catch(() => null);
+  state.map = new RegionMap(document.getElementById("map"), state.region, config.map_tiles_url, outline);
   filters();
   applyI18n();
   liveSocket(`/ws/board?region=${encodeURIComponent(state.region.id)}`, {

@@ -1,6 +1,5 @@
 // Finnish (default), Swedish and English. Elements with data-i18n="key" get their text,
 // data-i18n-attr="attr:key[,attr:key]" their attributes; t(key, vars) is for code.
-
 const STRINGS = {
   fi: {
     "app.board": "Tilannekuva", "app.team": "Tiimi", "app.rules": "Reitityssäännöt",
@@ -14,17 +13,10 @@ const STRINGS = {
     "board.map": "Alueen kartta", "board.empty": "Ei avoimia tarpeita",
     "filter.source": "Lähde", "filter.municipality": "Kunta", "filter.all": "Kaikki",
     "filter.window": "Aikaikkuna", "window.1h": "1 h", "window.6h": "6 h", "window.24h": "24 h",
-    "source.safety_alarm": "Turvapuhelin", "source.transport_request": "Kuljetuspyyntö",
-    "source.call_116117": "116117", "source.device_supervision": "Laite hiljaa",
-    "phase.new": "Uusi", "phase.offered": "Tarjottu", "phase.escalated": "Eskaloitu",
-    "phase.accepted": "Hyväksytty", "phase.en_route": "Matkalla", "phase.on_site": "Kohteessa",
-    "phase.completed": "Valmis", "phase.closed": "Suljettu",
     "id.client": "Asiakas", "id.device_id": "Laite", "id.call_id": "Puhelu",
     "id.transport_request_id": "Kuljetuspyyntö", "id.copy": "Kopioi {what}", "id.copied": "Kopioitu", "id.copy_button": "Kopioi",
     "id.copy_failed": "Kopiointi ei onnistunut – valitse teksti",
     "notice.refused": "Ei toteutettu", "notice.marker": "Toimenpide hylätty: {why}",
-    "prio.stat": "Kiireellisin", "prio.asap": "Kiireellinen", "prio.urgent": "Pian",
-    "prio.routine": "Kiireetön",
     "need.due": "SLA", "need.overdue": "Myöhässä", "need.left": "{m} min jäljellä",
     "need.late": "{m} min myöhässä", "need.owner": "Omistaja", "need.control_room": "Tilannekeskus",
     "need.timeline": "Aikajana", "need.why": "Miksi näin reititettiin", "need.rule": "Sääntö",
@@ -38,8 +30,6 @@ const STRINGS = {
     "action.needs_reason": "Anna syy",
     "alert.banner": "Eskaloitu tilannekeskukselle: {n}", "alert.reason": "Syy",
     "team.status": "Tila", "team.task": "Tehtävä", "team.none": "Ei tiimejä",
-    "status.available": "Vapaa", "status.busy": "Varattu", "status.en_route": "Matkalla",
-    "status.on_site": "Kohteessa", "status.offline": "Poissa", "status.break": "Tauko",
     "kpi.needs": "Tarpeet", "kpi.at_home": "Hoidettu kotona", "kpi.avoided": "Vältetyt kuljetukset",
     "kpi.calls": "116117-puhelut", "kpi.accept": "Tarjous→hyväksyntä (mediaani)",
     "kpi.onsite": "Hyväksyntä→perillä (mediaani)", "kpi.open": "Avoimet", "kpi.overdue": "Myöhässä",
@@ -49,9 +39,6 @@ const STRINGS = {
     "teamv.en_route": "Matkalla", "teamv.on_site": "Perillä", "teamv.complete": "Valmis",
     "teamv.decline_reason": "Hylkäyksen syy", "teamv.outcome": "Lopputulos",
     "teamv.refused": "Ei hyväksytty: {why}", "teamv.expires": "Vastattava klo {t}",
-    "outcome.resolved_at_home": "Hoidettu kotona", "outcome.urgent_clinic": "Päivystysvastaanotto",
-    "outcome.emergency_department": "Päivystys (ED)", "outcome.ambulance": "Ambulanssi",
-    "outcome.no_need": "Ei tarvetta",
     "teamv.arm": "Ota äänihälytykset käyttöön", "teamv.armed": "Ääni ja värinä käytössä",
     "teamv.armed_novibrate": "Ääni käytössä (laite ei värise)",
     "teamv.decline_confirm": "Vahvista hylkäys", "teamv.cancel": "Peruuta", "teamv.needs_reason": "Anna syy",
@@ -60,10 +47,6 @@ const STRINGS = {
     "teamv.acked": "Vastaanotettu: {action} – odotetaan vahvistusta",
     "teamv.not_sent": "ei lähetetty, ei yhteyttä – yritä uudelleen",
     "teamv.ended": "Edellinen tehtävä ({what}): {status}",
-    "dstatus.requested": "Tarjottu", "dstatus.received": "Vastaanotettu", "dstatus.accepted": "Hyväksytty",
-    "dstatus.in-progress": "Käynnissä", "dstatus.completed": "Valmis", "dstatus.rejected": "Hylätty",
-    "dstatus.cancelled": "Peruttu", "dstatus.failed": "Epäonnistui",
-    "bstatus.en-route": "Matkalla kohteeseen", "bstatus.on-site": "Kohteessa",
     "rules.active": "Voimassa oleva", "rules.edit": "Muokattava kopio", "rules.validate": "Tarkista",
     "rules.valid": "Kelvollinen: {label}, {n} sääntöä", "rules.invalid": "{n} virhettä",
     "rules.line": "Rivi {line}", "rules.dryrun": "Koeajo (24 h)", "rules.activate": "Ota käyttöön",
@@ -72,9 +55,21 @@ const STRINGS = {
     "rules.version": "Versio", "rules.refused": "Hylätty", "rules.warnings": "Varoitukset",
     "rules.before": "Ennen", "rules.after": "Jälkeen", "rules.need": "Tarve",
     "rules.shipped": "Toimitettu oletus (ei aktivointeja)",
-    "signal.fall_detected": "Kaatuminen", "signal.help_button": "Hälytysnappi", "signal.no_activity": "Ei liikettä",
-    "signal.smoke": "Savu", "signal.door_bed": "Ovi/sänky", "signal.low_battery": "Akku vähissä",
-    "signal.technical_fault": "Tekninen vika", "signal.device_silent": "Laite hiljaa",
+    "demo.badge": "Demo – simuloitua dataa",
+    "demo.title": "Kaikki näkyvät tarpeet, puhelut ja tiimit ovat simulaattorin tuottamia (synthetic).",
+    "login.help_title": "Mistä tunniste saadaan?",
+    "login.help_dev": "Kehityskäytössä `tike up` tulostaa valmiit kirjautumislinkit (http://127.0.0.1:…/#token=…): avaa linkki, niin olet sisällä.",
+    "login.help_prod": "Tuotannossa tunnisteen antaa organisaatiosi Tike-pääkäyttäjä: hän tekee sen komennolla `tike token --role <rooli>` tai rajapinnalla POST /api/tokens. Tunniste on henkilökohtainen ja vanhenee (oletus 8 h).",
+    "login.help_roles": "Roolit: {roles}.",
+    "need.type": "Tyyppi",
+    "need.guard_hit": "Hengenvaara: {field} = {value}",
+    "tl.received": "{source} → sääntö {rule}",
+    "tl.no_rule": "ei sääntöä",
+    "tl.overdue": "SLA {m} min ylittyi",
+    "tl.refused": "{team}: {action} – {why}",
+    "map.coast": "Rannikko ja valtionrajat: Natural Earth (public domain)",
+    "map.legend_need": "Tarve (väri = kiireellisyys)",
+    "map.legend_team": "Tiimi (väri = tila)",
     "common.loading": "Ladataan…", "common.error": "Virhe: {why}",
   },
   sv: {
@@ -89,17 +84,10 @@ const STRINGS = {
     "board.map": "Karta över området", "board.empty": "Inga öppna behov",
     "filter.source": "Källa", "filter.municipality": "Kommun", "filter.all": "Alla",
     "filter.window": "Tidsfönster", "window.1h": "1 h", "window.6h": "6 h", "window.24h": "24 h",
-    "source.safety_alarm": "Trygghetslarm", "source.transport_request": "Transportbegäran",
-    "source.call_116117": "116117", "source.device_supervision": "Tyst enhet",
-    "phase.new": "Ny", "phase.offered": "Erbjuden", "phase.escalated": "Eskalerad",
-    "phase.accepted": "Accepterad", "phase.en_route": "På väg", "phase.on_site": "På plats",
-    "phase.completed": "Slutförd", "phase.closed": "Stängd",
     "id.client": "Klient", "id.device_id": "Enhet", "id.call_id": "Samtal",
     "id.transport_request_id": "Transportbegäran", "id.copy": "Kopiera {what}", "id.copied": "Kopierat", "id.copy_button": "Kopiera",
     "id.copy_failed": "Kopieringen misslyckades – markera texten",
     "notice.refused": "Inte utfört", "notice.marker": "Åtgärden avvisades: {why}",
-    "prio.stat": "Mest brådskande", "prio.asap": "Brådskande", "prio.urgent": "Snart",
-    "prio.routine": "Icke brådskande",
     "need.due": "SLA", "need.overdue": "Försenad", "need.left": "{m} min kvar",
     "need.late": "{m} min försenad", "need.owner": "Ägare", "need.control_room": "Lägescentralen",
     "need.timeline": "Tidslinje", "need.why": "Varför så dirigerat", "need.rule": "Regel",
@@ -113,8 +101,6 @@ const STRINGS = {
     "action.needs_reason": "Ange orsak",
     "alert.banner": "Eskalerat till lägescentralen: {n}", "alert.reason": "Orsak",
     "team.status": "Status", "team.task": "Uppdrag", "team.none": "Inga team",
-    "status.available": "Ledig", "status.busy": "Upptagen", "status.en_route": "På väg",
-    "status.on_site": "På plats", "status.offline": "Frånvarande", "status.break": "Paus",
     "kpi.needs": "Behov", "kpi.at_home": "Skött hemma", "kpi.avoided": "Undvikna transporter",
     "kpi.calls": "116117-samtal", "kpi.accept": "Erbjudande→accepterat (median)",
     "kpi.onsite": "Accepterat→på plats (median)", "kpi.open": "Öppna", "kpi.overdue": "Försenade",
@@ -124,9 +110,6 @@ const STRINGS = {
     "teamv.en_route": "På väg", "teamv.on_site": "Framme", "teamv.complete": "Klar",
     "teamv.decline_reason": "Orsak till avböjande", "teamv.outcome": "Utfall",
     "teamv.refused": "Inte godkänt: {why}", "teamv.expires": "Svara senast {t}",
-    "outcome.resolved_at_home": "Skött hemma", "outcome.urgent_clinic": "Jourmottagning",
-    "outcome.emergency_department": "Akuten", "outcome.ambulance": "Ambulans",
-    "outcome.no_need": "Inget behov",
     "teamv.arm": "Slå på ljudlarm", "teamv.armed": "Ljud och vibration på",
     "teamv.armed_novibrate": "Ljud på (enheten vibrerar inte)",
     "teamv.decline_confirm": "Bekräfta avböjande", "teamv.cancel": "Avbryt", "teamv.needs_reason": "Ange orsak",
@@ -135,10 +118,6 @@ const STRINGS = {
     "teamv.acked": "Mottaget: {action} – väntar på bekräftelse",
     "teamv.not_sent": "inte skickat, ingen anslutning – försök igen",
     "teamv.ended": "Föregående uppdrag ({what}): {status}",
-    "dstatus.requested": "Erbjudet", "dstatus.received": "Mottaget", "dstatus.accepted": "Accepterat",
-    "dstatus.in-progress": "Pågår", "dstatus.completed": "Klart", "dstatus.rejected": "Avböjt",
-    "dstatus.cancelled": "Avbrutet", "dstatus.failed": "Misslyckades",
-    "bstatus.en-route": "På väg till platsen", "bstatus.on-site": "På plats",
     "rules.active": "Gällande", "rules.edit": "Kopia att redigera", "rules.validate": "Kontrollera",
     "rules.valid": "Giltig: {label}, {n} regler", "rules.invalid": "{n} fel",
     "rules.line": "Rad {line}", "rules.dryrun": "Provkörning (24 h)", "rules.activate": "Ta i bruk",
@@ -147,9 +126,21 @@ const STRINGS = {
     "rules.version": "Version", "rules.refused": "Avvisad", "rules.warnings": "Varningar",
     "rules.before": "Före", "rules.after": "Efter", "rules.need": "Behov",
     "rules.shipped": "Levererad standard (inga aktiveringar)",
-    "signal.fall_detected": "Fall", "signal.help_button": "Larmknapp", "signal.no_activity": "Ingen aktivitet",
-    "signal.smoke": "Rök", "signal.door_bed": "Dörr/säng", "signal.low_battery": "Låg batterinivå",
-    "signal.technical_fault": "Tekniskt fel", "signal.device_silent": "Tyst enhet",
+    "demo.badge": "Demo – simulerade data",
+    "demo.title": "Alla behov, samtal och team som syns är skapade av simulatorn (synthetic).",
+    "login.help_title": "Var får jag en token?",
+    "login.help_dev": "Vid utveckling skriver `tike up` ut färdiga inloggningslänkar (http://127.0.0.1:…/#token=…): öppna en länk så är du inloggad.",
+    "login.help_prod": "I produktion får du din token av organisationens Tike-administratör, som skapar den med `tike token --role <roll>` eller via POST /api/tokens. En token är personlig och går ut (standard 8 h).",
+    "login.help_roles": "Roller: {roles}.",
+    "need.type": "Typ",
+    "need.guard_hit": "Livsfara: {field} = {value}",
+    "tl.received": "{source} → regel {rule}",
+    "tl.no_rule": "ingen regel",
+    "tl.overdue": "SLA {m} min överskriden",
+    "tl.refused": "{team}: {action} – {why}",
+    "map.coast": "Kust och riksgränser: Natural Earth (public domain)",
+    "map.legend_need": "Behov (färg = brådska)",
+    "map.legend_team": "Team (färg = status)",
     "common.loading": "Laddar…", "common.error": "Fel: {why}",
   },
   en: {
@@ -164,17 +155,10 @@ const STRINGS = {
     "board.map": "Map of the region", "board.empty": "No open needs",
     "filter.source": "Source", "filter.municipality": "Municipality", "filter.all": "All",
     "filter.window": "Time window", "window.1h": "1 h", "window.6h": "6 h", "window.24h": "24 h",
-    "source.safety_alarm": "Safety alarm", "source.transport_request": "Transport request",
-    "source.call_116117": "116117", "source.device_supervision": "Device silent",
-    "phase.new": "New", "phase.offered": "Offered", "phase.escalated": "Escalated",
-    "phase.accepted": "Accepted", "phase.en_route": "En route", "phase.on_site": "On site",
-    "phase.completed": "Completed", "phase.closed": "Closed",
     "id.client": "Client", "id.device_id": "Device", "id.call_id": "Call",
     "id.transport_request_id": "Transport request", "id.copy": "Copy {what}", "id.copied": "Copied", "id.copy_button": "Copy",
     "id.copy_failed": "Could not copy – select the text",
     "notice.refused": "Not carried out", "notice.marker": "Action refused: {why}",
-    "prio.stat": "Immediate", "prio.asap": "Urgent", "prio.urgent": "Soon",
-    "prio.routine": "Routine",
     "need.due": "SLA", "need.overdue": "Overdue", "need.left": "{m} min left",
     "need.late": "{m} min late", "need.owner": "Owner", "need.control_room": "Control room",
     "need.timeline": "Timeline", "need.why": "Why it was routed so", "need.rule": "Rule",
@@ -188,8 +172,6 @@ const STRINGS = {
     "action.needs_reason": "Give a reason",
     "alert.banner": "Escalated to the control room: {n}", "alert.reason": "Reason",
     "team.status": "Status", "team.task": "Task", "team.none": "No teams",
-    "status.available": "Available", "status.busy": "Busy", "status.en_route": "En route",
-    "status.on_site": "On site", "status.offline": "Offline", "status.break": "Break",
     "kpi.needs": "Needs", "kpi.at_home": "Resolved at home", "kpi.avoided": "Avoided transports",
     "kpi.calls": "116117 calls", "kpi.accept": "Offer→accept (median)",
     "kpi.onsite": "Accept→on site (median)", "kpi.open": "Open", "kpi.overdue": "Overdue",
@@ -199,9 +181,6 @@ const STRINGS = {
     "teamv.en_route": "En route", "teamv.on_site": "On site", "teamv.complete": "Completed",
     "teamv.decline_reason": "Why decline", "teamv.outcome": "Outcome",
     "teamv.refused": "Not accepted: {why}", "teamv.expires": "Answer by {t}",
-    "outcome.resolved_at_home": "Resolved at home", "outcome.urgent_clinic": "Urgent clinic",
-    "outcome.emergency_department": "Emergency department", "outcome.ambulance": "Ambulance",
-    "outcome.no_need": "No need",
     "teamv.arm": "Turn on sound alerts", "teamv.armed": "Sound and vibration on",
     "teamv.armed_novibrate": "Sound on (this device does not vibrate)",
     "teamv.decline_confirm": "Confirm decline", "teamv.cancel": "Cancel", "teamv.needs_reason": "Give a reason",
@@ -210,10 +189,6 @@ const STRINGS = {
     "teamv.acked": "Received: {action} – waiting for confirmation",
     "teamv.not_sent": "not sent, no connection – try again",
     "teamv.ended": "Previous task ({what}): {status}",
-    "dstatus.requested": "Offered", "dstatus.received": "Received", "dstatus.accepted": "Accepted",
-    "dstatus.in-progress": "In progress", "dstatus.completed": "Completed", "dstatus.rejected": "Declined",
-    "dstatus.cancelled": "Cancelled", "dstatus.failed": "Failed",
-    "bstatus.en-route": "En route", "bstatus.on-site": "On site",
     "rules.active": "In force", "rules.edit": "Working copy", "rules.validate": "Validate",
     "rules.valid": "Valid: {label}, {n} rules", "rules.invalid": "{n} errors",
     "rules.line": "Line {line}", "rules.dryrun": "Dry-run (24 h)", "rules.activate": "Activate",
@@ -222,30 +197,59 @@ const STRINGS = {
     "rules.version": "Version", "rules.refused": "Refused", "rules.warnings": "Warnings",
     "rules.before": "Before", "rules.after": "After", "rules.need": "Need",
     "rules.shipped": "Shipped default (no activations)",
-    "signal.fall_detected": "Fall", "signal.help_button": "Help button", "signal.no_activity": "No activity",
-    "signal.smoke": "Smoke", "signal.door_bed": "Door/bed", "signal.low_battery": "Low battery",
-    "signal.technical_fault": "Technical fault", "signal.device_silent": "Device silent",
+    "demo.badge": "Demo – simulated data",
+    "demo.title": "Every need, call and team shown comes from the simulator (synthetic).",
+    "login.help_title": "Where do I get a token?",
+    "login.help_dev": "In development, `tike up` prints ready sign-in links (http://127.0.0.1:…/#token=…): open one and you are in.",
+    "login.help_prod": "In production, your organisation's Tike administrator gives you a token, made with `tike token --role <role>` or POST /api/tokens. A token is personal and expires (8 h by default).",
+    "login.help_roles": "Roles: {roles}.",
+    "need.type": "Type",
+    "need.guard_hit": "Life-threatening: {field} = {value}",
+    "tl.received": "{source} → rule {rule}",
+    "tl.no_rule": "no rule",
+    "tl.overdue": "SLA {m} min passed",
+    "tl.refused": "{team}: {action} – {why}",
+    "map.coast": "Coastline and national borders: Natural Earth (public domain)",
+    "map.legend_need": "Need (colour = priority)",
+    "map.legend_team": "Team (colour = status)",
     "common.loading": "Loading…", "common.error": "Error: {why}",
   },
 };
-
 export const LANGS = ["fi", "sv", "en"];
+
+// Every enumerated value's label comes from one file (labels.json), checked by the tests
+// against the contracts; it is merged in as the keys "category.value".
+const LABELS = await fetch("/i18n/labels.json").then((r) => r.json());
+for (const [category, values] of Object.entries(LABELS)) {
+  if (category.startsWith("_")) continue;
+  for (const [value, words] of Object.entries(values)) {
+    for (const code of LANGS) STRINGS[code][`${category}.${value}`] = words[code];
+  }
+}
+/** Where a need's signal comes from, in the order the situation machine picks it. */
+const SIGNAL_CATEGORIES = ["alarm_code", "condition_category", "disposition", "source"];
+
 let lang = LANGS.includes(localStorage.getItem("tike.lang")) ? localStorage.getItem("tike.lang") : "fi";
 const listeners = new Set();
-
 export function currentLang() { return lang; }
-
-/** A need's signal (alarm code, category) in words, or the code itself when unknown. */
+/** A need's signal (alarm code, transport condition, 116117 disposition or its source) in
+ * words; the category key itself when no label has it (which the language tests catch). */
 export function signal(code) {
-  const key = `signal.${code}`;
-  return STRINGS[lang][key] ?? STRINGS.fi[key] ?? String(code ?? "");
+  for (const cat of SIGNAL_CATEGORIES) {
+    if (`${cat}.${code}` in STRINGS[lang]) return t(`${cat}.${code}`);
+  }
+  return `signal.${code ?? ""}`;
+}
+
+/** An enumerated value in words: labels.json's category and value. */
+export function label(category, value, vars = {}) {
+  return t(`${category}.${value}`, vars);
 }
 
 export function t(key, vars = {}) {
   const text = STRINGS[lang][key] ?? STRINGS.fi[key] ?? key;
   return text.replace(/\{(\w+)\}/g, (_, name) => (name in vars ? String(vars[name]) : `{${name}}`));
 }
-
 export function applyI18n(root = document) {
   document.documentElement.lang = lang;
   for (const el of root.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
@@ -256,7 +260,6 @@ export function applyI18n(root = document) {
     }
   }
 }
-
 export function setLang(next) {
   if (!LANGS.includes(next)) return;
   lang = next;
@@ -264,9 +267,7 @@ export function setLang(next) {
   applyI18n();
   for (const fn of listeners) fn(next);
 }
-
 export function onLangChange(fn) { listeners.add(fn); }
-
 /** A <select> that switches the language (placed in the page header). */
 export function languageSwitch(select) {
   select.replaceChildren(...LANGS.map((code) => {
@@ -279,7 +280,6 @@ export function languageSwitch(select) {
   select.value = lang;
   select.addEventListener("change", () => setLang(select.value));
 }
-
 export function formatTime(iso) {
   if (!iso) return "";
   const locale = { fi: "fi-FI", sv: "sv-FI", en: "en-GB" }[lang];

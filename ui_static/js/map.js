@@ -1,6 +1,8 @@
-// The region map: municipalities from shipped coordinates (Web Mercator), open and overdue
-// counts per municipality, teams by position and status. Optional XYZ tiles by setting.
-import { t } from "./i18n.js";
+// The region map (Web Mercator): land, coastline and national borders from Natural Earth
+// (shipped with Tike, GET /api/regions/<id>/outline), municipalities at their centres with
+// open and overdue counts, each open need as a marker coloured by priority, teams by position
+// and status. Optional XYZ tiles by setting. No request leaves the machine unless tiles are set.
+import { label, signal, t } from "./i18n.js";
 
 const NS = "http://www.w3.org/2000/svg";
 const W = 640, H = 520, PAD = 36;
@@ -19,7 +21,7 @@ const RIM = [-45, -135, -90, 0, 180, -20, -160, -67, -113];
 const mercY = (lat) => Math.log(Math.tan(Math.PI / 4 + (lat * Math.PI) / 360));
 
 export class RegionMap {
-  constructor(root, region, tilesUrl) {
+  constructor(root, region, tilesUrl, outline) {
     this.root = root;
     this.region = region;
     const lats = region.municipalities.map((m) => m.lat);
@@ -30,11 +32,51 @@ export class RegionMap {
     const sy = (H - 2 * PAD) / (((this.box.maxY - this.box.minY) * 180) / Math.PI);
     this.scale = Math.min(sx, sy);
     root.setAttribute("viewBox", `0 0 ${W} ${H}`);
-    root.replaceChildren();
+    root.replaceChildren(svg("rect", { class: "sea", x: 0, y: 0, width: W, height: H }));
+    if (outline) this.outline(outline);
     if (tilesUrl) this.tiles(tilesUrl);
     this.layer = svg("g");
+    this.needLayer = svg("g", { class: "needs" });
     this.teamLayer = svg("g");
-    root.append(this.layer, this.teamLayer);
+    this.legend = svg("g", { class: "legend" });
+    root.append(this.layer, this.needLayer, this.teamLayer, this.legend);
+    this.hasOutline = Boolean(outline);
+  }
+
+  path(points, close) {
+    return points.map(([lon, lat], i) => {
+      const [x, y] = this.xy(lat, lon);
+      return `${i ? "L" : "M"}${x.toFixed(1)},${y.toFixed(1)}`;
+    }).join("") + (close ? "Z" : "");
+  }
+
+  /** Land, coast and national borders: real data only (tike/data/maps/, Natural Earth). */
+  outline(data) {
+    const g = svg("g", { class: "outline", "aria-hidden": "true" });
+    for (const ring of data.land || []) g.append(svg("path", { class: "land", d: this.path(ring, true) }));
+    for (const line of data.coast || []) g.append(svg("path", { class: "coast", d: this.path(line, false) }));
+    for (const line of data.borders || []) g.append(svg("path", { class: "border", d: this.path(line, false) }));
+    this.root.append(g);
+  }
+
+  drawLegend() {
+    this.legend.replaceChildren();
+    let x = 10;
+    const y = H - 26;
+    const item = (node, text) => {
+      this.legend.append(node, svg("text", { x: x + 10, y: y + 4, class: "legend-text" }, text));
+      x += 16 + text.length * 6.2;
+    };
+    for (const p of ["stat", "asap", "urgent", "routine"]) {
+      item(svg("circle", { cx: x + 3, cy: y, r: 5, class: `need-dot prio-${p}` }), label("prio", p));
+    }
+    x += 8;
+    for (const s of ["available", "busy", "en_route", "on_site"]) {
+      const g = svg("g", { class: `team-dot status-${s}` });
+      g.append(svg("rect", { x: x - 2, y: y - 5, width: 10, height: 10, rx: 2 }));
+      item(g, label("status", s));
+    }
+    if (this.hasOutline) this.legend.append(svg("text", { x: W - 8, y: H - 8, class: "attribution" }, t("map.coast")));
   }
 
   xy(lat, lon) {
@@ -90,6 +132,29 @@ export class RegionMap {
       }
       this.layer.append(g);
     }
+    this.needLayer.replaceChildren();
+    const RANK = { stat: 0, asap: 1, urgent: 2, routine: 3 };
+    const placed = new Map();
+    const openNeeds = needs.filter((n) => n.status === "open")
+      .sort((a, b) => (RANK[b.priority] ?? 9) - (RANK[a.priority] ?? 9)); // most urgent on top
+    for (const n of openNeeds) {
+      let lat = n.location?.lat, lon = n.location?.lon;
+      if (lat == null || lon == null) { // no coordinates: around its municipality's centre
+        const m = this.region.municipalities.find((x) => x.code === n.municipality);
+        if (!m) continue;
+        const k = placed.get(m.code) || 0;
+        placed.set(m.code, k + 1);
+        const a = (k * 137.5 * Math.PI) / 180;
+        lat = m.lat + 0.03 * Math.sin(a) * (1 + k / 6);
+        lon = m.lon + 0.06 * Math.cos(a) * (1 + k / 6);
+      }
+      const [x, y] = this.xy(lat, lon);
+      const g = svg("g", { class: `need-dot prio-${n.priority}${n.overdue ? " overdue" : ""}`, "data-need": n.need_id });
+      g.append(svg("title", {}, `${label("prio", n.priority)}: ${signal(n.signal)}`));
+      g.append(svg("circle", { cx: x, cy: y, r: n.priority === "stat" ? 6 : 4.5 }));
+      this.needLayer.append(g);
+    }
+    this.drawLegend();
     this.teamLayer.replaceChildren();
     for (const team of [...teams].sort((a, b) => a.team_id.localeCompare(b.team_id))) {
       const loc = team.location;

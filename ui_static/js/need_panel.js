@@ -1,7 +1,7 @@
 // The per-need panel: timeline, why it was routed (the decision's explanation), and the
 // control room's actions (reassign, close, acknowledge), each with a reason.
 import { el } from "./api.js";
-import { currentLang, formatTime, signal, t } from "./i18n.js";
+import { currentLang, formatTime, label, signal, t } from "./i18n.js";
 
 const OUTCOMES = ["resolved_at_home", "urgent_clinic", "emergency_department", "ambulance", "no_need"];
 //: Whom to call: the client pseudonym and the source's own id (never a name or identity code).
@@ -21,6 +21,53 @@ function say(panel, needId, text) {
   sentStatus.set(needId, { text, at: Date.now() });
   const live = panel.querySelector(".form-status");
   if (live) live.textContent = text;
+}
+
+/** Why a need was escalated, in words (its alert's code; the English reason otherwise). */
+export function alertText(alert) {
+  if (!alert?.code) return alert?.reason ?? "";
+  const services = (alert.services || []).map((s) => label("service", s)).join(", ");
+  return label("alert", alert.code, { services });
+}
+
+/** Why the worker refused a control-room action (a board notice), in words. */
+export function noticeText(data) {
+  if (!data?.code) return data?.message ?? "";
+  return label("refusal", data.code, { phase: data.phase ? label("phase", data.phase) : "", team: data.team_id ?? "" });
+}
+
+/** A vocabulary value in words: its field's labels, or a municipality's name. */
+function fieldValue(field, value, muniName) {
+  if (value === null || value === undefined) return "–";
+  if (field === "municipality") return muniName(value);
+  if (field === "time_of_day" || field === "region") return String(value);
+  if (Array.isArray(value)) return value.map((v) => fieldValue(field, v, muniName)).join(", ") || "–";
+  return label(field, value);
+}
+
+/** A timeline entry's detail: from its values in the reader's language where it has them. */
+function timelineDetail(what, detail, info, muniName) {
+  if (!info) return detail;
+  if (what === "received") {
+    return t("tl.received", { source: label("source", info.source), rule: info.rule || t("tl.no_rule") });
+  }
+  if (what === "offered") return info.team;
+  if (what === "escalated") return alertText(info);
+  if (what === "overdue") return t("tl.overdue", { m: info.sla_minutes });
+  if (what === "refused") {
+    const status = info.status ? label(info.status.includes("-") ? "bstatus" : "dstatus", info.status) : "";
+    return t("tl.refused", { team: info.team, action: label("team_action", info.action), why: label("refusal", info.code, { status }) });
+  }
+  return detail;
+}
+
+/** A candidate team's reason in words (its code and values). */
+function candidateReason(c, muniName) {
+  if (!c.code) return c.reason;
+  const p = { ...(c.params || {}) };
+  if (p.municipality) p.municipality = muniName(p.municipality);
+  if (p.skills) p.skills = p.skills.split(",").map((s) => label("skill", s)).join(", ");
+  return label("candidate", c.code, p);
 }
 
 /** A need's phase in words; the raw phase stays in data-phase. */
@@ -79,20 +126,26 @@ function notices(list) {
   return el("div", { class: "notices", "aria-live": "polite" },
     (list || []).slice(0, 5).map((item) => el("p", { class: "notice", role: "alert", "data-notice": item.id },
       el("strong", {}, `${t("notice.refused")}: `),
-      `${t(`action.${item.data.command}`)} – ${item.data.message} `,
+      `${label("command", item.data.command)} – ${noticeText(item.data)} `,
       el("time", { datetime: item.at }, formatTime(item.at)))));
 }
 
-function explanation(ex) {
+function explanation(ex, muniName) {
   if (!ex) return el("p", {}, "–");
-  const matched = (ex.matched || []).map((m) => el("li", {}, `${m.field} ${m.condition} → ${JSON.stringify(m.value)}`));
+  // The rule's own text (its condition, in the rule language) stays code; field names and
+  // values are said in words.
+  const guard = ex.guard_reason ? (ex.matched || [])[0] : null;
+  const matched = (guard ? [] : ex.matched || []).map((m) => el("li", {},
+    `${label("field", m.field)}: ${fieldValue(m.field, m.value, muniName)} `, el("code", {}, m.condition)));
   const cands = (ex.candidates || []).map((c) => el("tr", {},
-    el("td", {}, c.team_id), el("td", {}, c.service), el("td", {}, c.eligible ? "✓" : "✗"), el("td", {}, c.reason)));
+    el("td", {}, c.team_id), el("td", {}, label("service", c.service)), el("td", {}, c.eligible ? "✓" : "✗"),
+    el("td", {}, candidateReason(c, muniName))));
   return el("div", { class: "why" },
     el("dl", {},
-      el("dt", {}, t("need.ruleset")), el("dd", {}, ex.ruleset),
-      el("dt", {}, t("need.rule")), el("dd", { class: "rule-id" }, ex.rule_id || "–"),
-      ex.guard_reason ? [el("dt", {}, t("need.guard")), el("dd", {}, ex.guard_reason)] : []),
+      el("dt", {}, t("need.ruleset")), el("dd", {}, el("code", {}, ex.ruleset)),
+      el("dt", {}, t("need.rule")), el("dd", { class: "rule-id" }, ex.rule_id ? el("code", {}, ex.rule_id) : "–"),
+      guard ? [el("dt", {}, t("need.guard")), el("dd", { class: "guard" },
+        t("need.guard_hit", { field: label("field", guard.field), value: fieldValue(guard.field, guard.value, muniName) }))] : []),
     matched.length ? [el("h4", {}, t("need.matched")), el("ul", {}, matched)] : [],
     cands.length ? [el("h4", {}, t("need.candidates")), el("table", {}, el("tbody", {}, cands))] : []);
 }
@@ -147,8 +200,11 @@ export function needPanel(panel, need, context) {
   const refocus = panel.contains(active) && active.id ? active.id : null;
   panel.dataset.need = need.need_id;
   panel.dataset.version = version;
-  const timeline = need.timeline.map(([at, what, detail]) =>
-    el("li", {}, el("time", { datetime: at }, formatTime(at)), ` ${what}`, detail ? ` – ${detail}` : ""));
+  const timeline = need.timeline.map(([at, what, detail, info]) => {
+    const said = timelineDetail(what, detail, info, ctx.muniName);
+    return el("li", { "data-what": what }, el("time", { datetime: at }, formatTime(at)), ` ${label("timeline", what)}`,
+      said ? ` – ${said}` : "");
+  });
   panel.replaceChildren(
     el("div", { class: "panel-head" },
       el("h2", { id: "panel-title" }, `${t(`prio.${need.priority}`)} · ${signal(need.signal)} · ${ctx.muniName(need.municipality)}`),
@@ -157,14 +213,14 @@ export function needPanel(panel, need, context) {
       el("dt", {}, t("need.phase")), phaseLabel(need.phase, "dd"),
       ID_KEYS.filter((k) => need[k]).map((k) => [el("dt", {}, t(`id.${k}`)),
         el("dd", { class: `ident ident-${k}`, "data-id-kind": k }, el("code", {}, need[k]), " ", copyButton(need[k], t(`id.${k}`)))]),
-      el("dt", {}, t("need.service")), el("dd", {}, need.service || t("need.control_room")),
+      el("dt", {}, t("need.service")), el("dd", {}, need.service ? label("service", need.service) : t("need.control_room")),
       el("dt", {}, t("need.owner")), el("dd", {}, need.owner?.kind === "team" ? need.owner.team_id : t("need.control_room")),
       el("dt", {}, t("need.due")), el("dd", {}, formatTime(need.due_at)),
-      need.alert ? [el("dt", {}, t("alert.reason")), el("dd", { class: "alert-reason" }, need.alert.reason)] : []),
+      need.alert ? [el("dt", {}, t("alert.reason")), el("dd", { class: "alert-reason" }, alertText(need.alert))] : []),
     need.status === "open" ? [] : statusLine(need.need_id),
     notices(ctx.notices),
     el("h3", {}, t("need.timeline")), el("ol", { class: "timeline" }, timeline),
-    el("h3", {}, t("need.why")), explanation(need.explanation),
+    el("h3", {}, t("need.why")), explanation(need.explanation, ctx.muniName),
     need.status === "open" ? actionForm(need, ctx) : []);
   if (refocus) (panel.querySelector(`#${CSS.escape(refocus)}`) || panel).focus();
 }

@@ -1,7 +1,10 @@
 // Rules editor (operators): view the ruleset in force, edit a copy with inline validation,
 // dry-run it against recorded needs, activate it with a comment, and see the history.
 import { api, el, header, setConnection, signIn } from "./api.js";
-import { applyI18n, onLangChange, t } from "./i18n.js";
+import { applyI18n, label, onLangChange, t } from "./i18n.js";
+
+/** A dry-run decision: its rule (code) and the route in words. */
+const route = (d) => [el("code", {}, d.rule || "–"), ` → ${d.service ? label("service", d.service) : t("need.control_room")}, ${label("prio", d.priority)}`];
 
 const source = () => document.getElementById("source");
 let errors = [];
@@ -60,8 +63,8 @@ async function dryRun() {
         el("thead", {}, el("tr", {}, el("th", {}, t("rules.need")), el("th", {}, t("rules.before")), el("th", {}, t("rules.after")))),
         el("tbody", {}, r.changed_decisions.slice(0, 50).map((c) => el("tr", {},
           el("td", {}, `${c.need_id} (${c.municipality})`),
-          el("td", {}, `${c.before.rule} → ${c.before.service}/${c.before.priority}`),
-          el("td", {}, `${c.after.rule} → ${c.after.service}/${c.after.priority}`))))));
+          el("td", {}, route(c.before)),
+          el("td", {}, route(c.after)))))));
   } catch (err) {
     box.textContent = t("common.error", { why: err.detail?.message || err.message });
     if (err.detail?.errors) { errors = err.detail.errors; gutter(); }

@@ -1,6 +1,6 @@
 // Mobile team view: the team's dispatches, loud when new, one thumb to act.
 import { el, header, liveSocket, setConnection, signIn } from "./api.js";
-import { applyI18n, formatTime, onLangChange, signal, t } from "./i18n.js";
+import { applyI18n, currentLang, formatTime, label, onLangChange, signal, t } from "./i18n.js";
 
 const OUTCOMES = ["resolved_at_home", "urgent_clinic", "emergency_department", "ambulance", "no_need"];
 const state = {
@@ -15,7 +15,29 @@ const state = {
   fresh: new Set(),
   alerted: new Set(),
   socket: null,
+  municipalities: new Map(), // code -> {name_fi, name_sv}
 };
+
+/** What a note says: a refusal from the worker (its code in words), or a sentence. */
+function noteText(note) {
+  if (typeof note === "string") return note;
+  if (!note?.code) return note?.reason ?? "";
+  const status = note.status ? label(note.status.includes("-") ? "bstatus" : "dstatus", note.status) : "";
+  return label("refusal", note.code, { status });
+}
+
+function muniName(code) {
+  const m = state.municipalities.get(code);
+  return m ? (currentLang() === "sv" ? m.name_sv : m.name_fi) : code;
+}
+
+/** Where the client is: the named place in words (or as the source named it), else the
+ * municipality. */
+function whereText(need) {
+  const place = need.location?.place;
+  if (place) return `${t(`place.${place}`) === `place.${place}` ? place : label("place", place)} · ${muniName(need.municipality)}`;
+  return muniName(need.municipality || "");
+}
 
 // The next actions a team can take from each FHIR Task state.
 function nextActions(d) {
@@ -86,7 +108,7 @@ function apply(frame) {
   let fresh = 0;
   for (const item of frame.items || []) {
     if (item.kind === "dispatch_refusal") {
-      state.notes.set(item.dispatch_id, item.reason);
+      state.notes.set(item.dispatch_id, { code: item.code, status: item.status, reason: item.reason });
       state.pending.delete(item.dispatch_id);
       continue;
     }
@@ -121,7 +143,7 @@ function apply(frame) {
     const banner = document.getElementById("new-alert");
     banner.hidden = false;
     banner.textContent = `${t("teamv.new")} (${fresh})`;
-    document.getElementById("live-urgent").textContent = `${t("teamv.new")}: ${[...state.dispatches.values()].filter((d) => state.fresh.has(d.dispatch_id)).map((d) => d.need.alarm_code || d.need.source).join(", ")}`;
+    document.getElementById("live-urgent").textContent = `${t("teamv.new")}: ${[...state.dispatches.values()].filter((d) => state.fresh.has(d.dispatch_id)).map((d) => signal(d.need.alarm_code || d.need.condition_category || d.need.disposition || d.need.source)).join(", ")}`;
     alarm();
   }
   render();
@@ -224,21 +246,23 @@ function buttons(d) {
 
 function card(d) {
   const need = d.need || {};
-  const where = need.location?.place || need.municipality || "";
+  const where = whereText(need);
+  const flags = (need.client_flags || []).map((f) => label("client_flags", f)).join(", ");
+  const what = signal(need.alarm_code || need.condition_category || need.disposition || need.source);
   const refused = state.notes.get(d.dispatch_id);
   const sent = state.pending.get(d.dispatch_id);
   const offered = d.status === "requested" || d.status === "received";
   return el("article", { class: `task-card prio-${d.priority}${state.fresh.has(d.dispatch_id) ? " fresh" : ""}`,
                          "data-dispatch": d.dispatch_id, "data-status": d.status,
                          "data-business-status": d.business_status || undefined,
-                         "aria-label": need.alarm_code || need.source },
-    el("h2", {}, `${t(`prio.${d.priority}`)} · ${signal(need.alarm_code || need.condition_category || need.disposition || need.source)}`),
-    el("p", { class: "meta" }, `${where} · ${need.age_band || ""} ${(need.client_flags || []).join(", ")}`),
+                         "aria-label": what },
+    el("h2", {}, `${t(`prio.${d.priority}`)} · ${what}`),
+    el("p", { class: "meta" }, [where, need.age_band ? label("age_band", need.age_band) : "", flags].filter(Boolean).join(" · ")),
     el("p", { class: "meta status" }, statusLabel(d),
       d.expires_at && offered ? ` · ${t("teamv.expires", { t: formatTime(d.expires_at) })}` : ""),
     sent ? el("p", { class: "pending", role: "status" },
       t(sent.acked ? "teamv.acked" : "teamv.pending", { action: t(`teamv.${sent.action}`) })) : null,
-    refused ? el("p", { class: "refused", role: "alert" }, t("teamv.refused", { why: refused })) : null,
+    refused ? el("p", { class: "refused", role: "alert" }, t("teamv.refused", { why: noteText(refused) })) : null,
     state.formError.has(d.dispatch_id) ? el("p", { class: "form-status", role: "alert" }, state.formError.get(d.dispatch_id)) : null,
     state.declining.has(d.dispatch_id) && !sent ? declineForm(d) : el("div", { class: "buttons" }, buttons(d)));
 }
@@ -270,6 +294,10 @@ async function main() {
   onLangChange(() => { showArmed(); render(); });
   applyI18n();
   render();
+  fetch("/api/regions").then((r) => r.json()).then((regions) => {
+    for (const r of regions) for (const m of r.municipalities) state.municipalities.set(m.code, m);
+    render();
+  }).catch(() => {}); // names are a nicety: codes remain
   state.socket = liveSocket(`/ws/teams/${encodeURIComponent(state.teamId)}`, {
     onFrame: (frame) => {
       if (frame.items) apply(frame);
