@@ -30,6 +30,13 @@ FRAMES_OUT = Counter(
     ["channel"],
     registry=REGISTRY,
 )
+FRAMES_BUILT = Counter(
+    "tike_gateway_ws_frames_built_total",
+    "Websocket frames encoded, by channel and type (`deltas`, `resume`, `snapshot`): each is "
+    "written to every client in the same state, so this grows with changes, not with clients.",
+    ["channel", "type"],
+    registry=REGISTRY,
+)
 DEADLETTERS = Gauge(
     "tike_deadletter_records",
     "Dead-letter records projected, by reason.",
