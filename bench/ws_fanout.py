@@ -525,7 +525,13 @@ def gateway_pids(pid: int) -> list[int]:
             for task in os.listdir(f"/proc/{p}/task"):
                 raw = Path(f"/proc/{p}/task/{task}/children").read_text()
                 todo.extend(int(c) for c in raw.split())
-    return out
+    return [p for p in out if b"resource_tracker" not in _cmdline(p)]
+
+
+def _cmdline(pid: int) -> bytes:
+    with contextlib.suppress(OSError):
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    return b""
 
 
 def _tree(pids: list[int], what: str) -> float:

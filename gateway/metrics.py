@@ -51,7 +51,7 @@ DECISION_LATENCY = Histogram(
 )
 E2E_LATENCY = Histogram(
     "tike_gateway_e2e_latency_seconds",
-    "Event time of a new need to its websocket send.",
+    "Event time of a new need to its first websocket write (once per need).",
     buckets=LATENCY_BUCKETS,
     registry=REGISTRY,
 )
