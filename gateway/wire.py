@@ -126,18 +126,22 @@ class Socket:
     (asyncio's high-water mark: a reader that does not read gets nothing more until it does).
     """
 
-    __slots__ = ("listener", "proto")
+    __slots__ = ("_fmt", "listener", "proto")
 
     def __init__(self, proto: FanoutProtocol) -> None:
         self.proto = proto
         self.listener: Callable[[bool], None] | None = None
+        self._fmt: int | None = None
 
     @property
     def fmt(self) -> int:
-        for ext in self.proto.conn.extensions:
-            if isinstance(ext, PerMessageDeflate):
-                return ext.local_max_window_bits
-        return PLAIN
+        """The wire format, fixed by the handshake (looked up once)."""
+        if self._fmt is None:
+            self._fmt = PLAIN
+            for ext in self.proto.conn.extensions:
+                if isinstance(ext, PerMessageDeflate):
+                    self._fmt = ext.local_max_window_bits
+        return self._fmt
 
     @property
     def paused(self) -> bool:
