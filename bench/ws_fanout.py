@@ -670,13 +670,14 @@ async def _probe_round(
     probes: list[int],
 ) -> dict[int, float]:
     sent: dict[int, float] = {}
+    earlier = await asyncio.to_thread(pool.received)  # deliveries of the rounds before
     t1 = time.monotonic()
     for i, probe in enumerate(probes):
         delay = t1 + i / args.rate - time.monotonic()
         if delay > 0:
             await asyncio.sleep(delay)
         sent[probe] = await _send_probe(prod, board, probe)
-    want = connected * len(probes)
+    want = earlier + connected * len(probes)
     deadline = time.monotonic() + args.grace
     while time.monotonic() < deadline:
         if await asyncio.to_thread(pool.received) >= want:
