@@ -203,6 +203,8 @@ async def _client_main(pipe: Connection, url: str, n: int, concurrency: int, def
         cmd = await loop.run_in_executor(None, pipe.recv)
         if cmd == "status":
             pipe.send(("status", sum(len(c.probes) for c in conns)))
+        elif cmd == "frames":
+            pipe.send(("frames", sum(c.frames for c in conns)))
         elif cmd == "stop":
             break
     results = [
@@ -263,6 +265,11 @@ class ClientPool:
         for pipe in self.pipes:
             pipe.send("status")
         return sum(self._expect(p, "status", 60) for p in self.pipes)
+
+    def frames(self) -> int:
+        for pipe in self.pipes:
+            pipe.send("frames")
+        return sum(self._expect(p, "frames", 60) for p in self.pipes)
 
     def stop(self) -> list[dict[str, Any]]:
         for pipe in self.pipes:
@@ -508,9 +515,187 @@ def _redis_clients(redis_url: str) -> int:
         r.close()
 
 
+def gateway_pids(pid: int) -> list[int]:
+    """A gateway process and its descendants (uvicorn's worker processes with --workers)."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        with contextlib.suppress(OSError):
+            for task in os.listdir(f"/proc/{p}/task"):
+                raw = Path(f"/proc/{p}/task/{task}/children").read_text()
+                todo.extend(int(c) for c in raw.split())
+    return [p for p in out if b"resource_tracker" not in _cmdline(p)]
+
+
+def _cmdline(pid: int) -> bytes:
+    with contextlib.suppress(OSError):
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    return b""
+
+
+def _tree(pids: list[int], what: str) -> float:
+    total = 0.0
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            total += cpu_seconds(pid) if what == "cpu" else proc_status(pid, what)
+    return total
+
+
+def start_gateway(
+    args: argparse.Namespace, variant: str, broker: str, redis_url: str, log: Path
+) -> Any:
+    """``tike gateway`` of today's checkout (``new``) or of ``--baseline`` (``old``), with
+    ``--gateway-workers`` processes (new only)."""
+    from tests.integration.harness import Gateway, wait_ready
+    from tike.embedded import spawn, tike_command
+
+    # The harness's lease is 2 s (for fast fail-over tests); the production default is 5 s.
+    extra = {"TIKE_LOG_LEVEL": "warning", "TIKE_PROJECTOR_LEASE_S": "5"}
+    if args.compression == "none" and variant == "new":
+        extra["TIKE_WS_COMPRESSION"] = "false"
+    gw = Gateway.create(broker, redis_url, log, **extra)
+    argv = tike_command("gateway")
+    cwd = None
+    if variant == "old":
+        gw.env["PYTHONPATH"] = str(args.baseline)
+        cwd = args.baseline  # `python -m` puts the working directory first on sys.path
+    elif args.gateway_workers > 1:
+        argv += ["--workers", str(args.gateway_workers)]
+    with log.open("ab") as out:
+        gw.child = spawn("gateway", argv, env=gw.env, log=out, cwd=cwd)
+
+    def ready() -> bool:
+        import urllib.request
+
+        try:
+            with urllib.request.urlopen(gw.url + "/healthz", timeout=2) as resp:
+                return int(resp.status) == 200
+        except OSError:
+            return False
+
+    wait_ready(gw.child, ready, 60, log)
+    if args.gateway_workers > 1 and variant == "new":
+        deadline = time.monotonic() + 60
+        while len(gateway_pids(gw.child.proc.pid)) < args.gateway_workers + 1:
+            if time.monotonic() > deadline:
+                raise TimeoutError("gateway workers did not start")
+            time.sleep(0.2)
+    return gw
+
+
+def _py_spy(
+    args: argparse.Namespace, pids: list[int], name: str, seconds: float
+) -> tuple[Any, Path] | None:
+    """py-spy on the gateway (its busiest worker process) during the probes, if asked."""
+    if not args.py_spy:
+        return None
+    import subprocess
+
+    args.py_spy.mkdir(parents=True, exist_ok=True)
+    target = pids[-1]  # the gateway itself, or its last worker process
+    out = args.py_spy / f"{name}.txt"
+    spy = Path(sys.executable).parent / "py-spy"
+    argv = [str(spy), "record", "-p", str(target), "-d", str(int(seconds) + 1), "-r", "200"]
+    argv += ["-f", "raw", "-o", str(out), "--nonblocking"]
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return proc, out
+
+
+def _frame_name(frame: str) -> str:
+    """``func (path/file.py:123)`` -> ``func (file.py)``."""
+    func, _, where = frame.partition(" (")
+    return f"{func} ({where.rsplit('/', 1)[-1].rsplit(':', 1)[0].rstrip(')')})"
+
+
+def _py_spy_top(spy: tuple[Any, Path] | None, top: int = 15) -> dict[str, Any] | None:
+    """Where the gateway's time went: share of samples per function (self) and per
+    function anywhere on the stack (inclusive), from py-spy's collapsed stacks."""
+    if spy is None:
+        return None
+    proc, out = spy
+    proc.wait(120)
+    self_n: dict[str, int] = {}
+    incl: dict[str, int] = {}
+    total = 0
+    with contextlib.suppress(OSError):
+        for line in out.read_text().splitlines():
+            stack, _, count = line.rpartition(" ")
+            if not count.isdigit():
+                continue
+            n = int(count)
+            frames = [_frame_name(f) for f in stack.split(";")]
+            total += n
+            if frames:
+                self_n[frames[-1]] = self_n.get(frames[-1], 0) + n
+            for f in set(frames):
+                incl[f] = incl.get(f, 0) + n
+
+    def pct(d: dict[str, int]) -> dict[str, float]:
+        best = sorted(d.items(), key=lambda kv: -kv[1])[:top]
+        return {k: round(100 * v / max(1, total), 1) for k, v in best}
+
+    return {"samples": total, "file": str(out), "self_pct": pct(self_n), "inclusive_pct": pct(incl)}
+
+
+async def _slow_clients(port: int, path: str, k: int) -> list[Any]:
+    """``k`` websocket clients that complete the handshake and never read again (a 4 KiB
+    receive buffer), like a phone on a dead network that has not timed out yet."""
+    import base64
+    import socket
+
+    socks = []
+    for _ in range(k):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.setblocking(False)
+        await asyncio.get_running_loop().sock_connect(s, ("127.0.0.1", port))
+        key = base64.b64encode(os.urandom(16)).decode()
+        request = (
+            f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+            "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\r\n"
+        )
+        await asyncio.get_running_loop().sock_sendall(s, request.encode())
+        socks.append(s)
+    return socks
+
+
+async def _probe_round(
+    args: argparse.Namespace,
+    prod: Any,
+    board: Board,
+    pool: ClientPool,
+    connected: int,
+    probes: list[int],
+) -> dict[int, float]:
+    sent: dict[int, float] = {}
+    earlier = await asyncio.to_thread(pool.received)  # deliveries of the rounds before
+    t1 = time.monotonic()
+    for i, probe in enumerate(probes):
+        delay = t1 + i / args.rate - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        sent[probe] = await _send_probe(prod, board, probe)
+    want = earlier + connected * len(probes)
+    deadline = time.monotonic() + args.grace
+    while time.monotonic() < deadline:
+        if await asyncio.to_thread(pool.received) >= want:
+            break
+        await asyncio.sleep(0.5)
+    return sent
+
+
+def _latencies(results: list[dict[str, Any]], sent: dict[int, float]) -> list[float]:
+    return [
+        (c["probes"][p] - at) * 1000 for c in results for p, at in sent.items() if p in c["probes"]
+    ]
+
+
 async def run_size(
     args: argparse.Namespace,
     n: int,
+    variant: str,
     broker: str,
     redis_url: str,
     board: Board,
@@ -520,18 +705,16 @@ async def run_size(
 ) -> dict[str, Any]:
     from gateway.store import board_key
     from tests.integration.gw import token
-    from tests.integration.harness import Gateway, producer
+    from tests.integration.harness import producer
 
     gw_redis = redis_url
     if args.redis_max_connections:
         gw_redis += f"?max_connections={args.redis_max_connections}"
-    gw_log = logs / f"gateway-{n}.log"
-    # The harness's lease is 2 s (for fast fail-over tests); the production default is 5 s.
-    gw = Gateway.create(
-        broker, gw_redis, gw_log, TIKE_LOG_LEVEL="warning", TIKE_PROJECTOR_LEASE_S="5"
-    )
+    gw_log = logs / f"gateway-{n}-{variant}.log"
+    gw = await asyncio.to_thread(start_gateway, args, variant, broker, gw_redis, gw_log)
     pool: ClientPool | None = None
     sampler: asyncio.Task[None] | None = None
+    slow: list[Any] = []
     phase = ["connect"]
     samples: list[dict[str, Any]] = []
     prod = await producer(broker)
@@ -539,72 +722,76 @@ async def run_size(
     arrival_task = asyncio.create_task(
         _redis_arrivals(redis_url, board_key(REGION) + ":stream", arrivals)
     )
+    sent_slow: dict[int, float] = {}
     try:
-        gw.start(timeout=60)
-        assert gw.child is not None
-        pid = gw.child.proc.pid
-        url = f"{gw.ws_url}/ws/board?region={REGION}&token={token('control_room')}"
+        pids = gateway_pids(gw.child.proc.pid)
+        path = f"/ws/board?region={REGION}&token={token('control_room')}"
+        url = f"{gw.ws_url}{path}"
         warm = [next_probe[0], next_probe[0] + 1]
         next_probe[0] += 2
-        await _warm_up(url, prod, board, warm)
+        for _ in range(max(1, len(pids) - 1)):  # each worker process gets some warm-up
+            await _warm_up(url, prod, board, warm)
+            warm = [next_probe[0], next_probe[0] + 1]
+            next_probe[0] += 2
         await asyncio.sleep(2)
-        rss_before = proc_status(pid, "VmRSS")
+        rss_before = _tree(pids, "VmRSS")
         redis_before = _redis_clients(redis_url)
-        fds_before = fds(pid)
+        fds_before = sum(fds(p) for p in pids)
 
         deflate = args.compression == "deflate"
         pool = await asyncio.to_thread(
             ClientPool, url, n, args.workers, args.connect_concurrency, deflate
         )
-        pids = {"gateway": [pid], "clients": pool.pids, "driver": [os.getpid()], **infra}
+        groups = {"gateway": pids, "clients": pool.pids, "driver": [os.getpid()], **infra}
         sampler = asyncio.create_task(
-            _sample(int(gw.env["TIKE_GATEWAY_PORT"]), pids, redis_url, phase, samples)
+            _sample(int(gw.env["TIKE_GATEWAY_PORT"]), groups, redis_url, phase, samples)
         )
-        cpu0, ccpu0, t0 = cpu_seconds(pid), pool.cpu(), time.monotonic()
+        cpu0, ccpu0, t0 = _tree(pids, "cpu"), pool.cpu(), time.monotonic()
         host0 = host_cpu_seconds()
         ready = await asyncio.to_thread(pool.connect_all, 900)
         connect_wall = time.monotonic() - t0
-        cpu_connect = cpu_seconds(pid) - cpu0
+        cpu_connect = _tree(pids, "cpu") - cpu0
         host_connect = host_cpu_seconds() - host0
         connected = sum(r["connected"] for r in ready)
         phase[0] = "idle"
-        cpu_i, host_i, t_i = cpu_seconds(pid), host_cpu_seconds(), time.monotonic()
+        cpu_i, host_i, t_i = _tree(pids, "cpu"), host_cpu_seconds(), time.monotonic()
         await asyncio.sleep(args.idle)
         idle_wall = time.monotonic() - t_i
-        cpu_idle, host_idle = cpu_seconds(pid) - cpu_i, host_cpu_seconds() - host_i
-        rss_after = proc_status(pid, "VmRSS")
+        cpu_idle, host_idle = _tree(pids, "cpu") - cpu_i, host_cpu_seconds() - host_i
+        rss_after = _tree(pids, "VmRSS")
         redis_after = _redis_clients(redis_url)
-        fds_after = fds(pid)
+        fds_after = sum(fds(p) for p in pids)
 
         # Probes, paced.
         probes = list(range(next_probe[0], next_probe[0] + args.events))
         next_probe[0] += args.events
-        sent: dict[int, float] = {}
         phase[0] = "probes"
-        cpu1, ccpu1, t1 = cpu_seconds(pid), pool.cpu(), time.monotonic()
+        frames0 = await asyncio.to_thread(pool.frames)
+        cpu1, ccpu1, t1 = _tree(pids, "cpu"), pool.cpu(), time.monotonic()
         host1 = host_cpu_seconds()
-        for i, probe in enumerate(probes):
-            delay = t1 + i / args.rate - time.monotonic()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            sent[probe] = await _send_probe(prod, board, probe)
-        want = connected * len(probes)
-        deadline = time.monotonic() + args.grace
-        got = 0
-        while time.monotonic() < deadline:
-            got = await asyncio.to_thread(pool.received)
-            if got >= want:
-                break
-            await asyncio.sleep(0.5)
+        spy = _py_spy(args, pids, f"{variant}-{n}", args.events / args.rate + 2)
+        sent = await _probe_round(args, prod, board, pool, connected, probes)
         probe_wall = time.monotonic() - t1
+        profile = await asyncio.to_thread(_py_spy_top, spy)
         host_probe = host_cpu_seconds() - host1
-        cpu_probe = cpu_seconds(pid) - cpu1
+        cpu_probe = _tree(pids, "cpu") - cpu1
         client_cpu_probe = pool.cpu() - ccpu1
-        rss_probes = proc_status(pid, "VmRSS")
-        hwm = proc_status(pid, "VmHWM")
+        frames_probe = await asyncio.to_thread(pool.frames) - frames0
+        rss_probes = _tree(pids, "VmRSS")
+        hwm = _tree(pids, "VmHWM")
+        if args.slow:
+            # The same again with clients that never read: how much do they move the others?
+            phase[0] = "slow"
+            slow = await _slow_clients(int(gw.env["TIKE_GATEWAY_PORT"]), path, args.slow)
+            await asyncio.sleep(1.0)
+            probes_slow = list(range(next_probe[0], next_probe[0] + args.events))
+            next_probe[0] += args.events
+            sent_slow = await _probe_round(args, prod, board, pool, connected, probes_slow)
         results = await asyncio.to_thread(pool.stop)
         client_cpu_connect = ccpu1 - ccpu0
     finally:
+        for s in slow:
+            s.close()
         if sampler is not None:
             sampler.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -649,8 +836,12 @@ async def run_size(
     connect_s = [s * 1000 for r in ready for s in r["connect_s"]]
     snap = sorted(b for r in ready for b in r["snapshot_bytes"])
     lat = summary(latencies)
+    slow_lat = summary(_latencies(results, sent_slow)) if sent_slow else None
     return {
+        "profile_during_probes": profile,
         "clients": n,
+        "gateway": variant,
+        "gateway_processes": len(pids) - 1 if len(pids) > 1 else 1,
         "connected": connected,
         "connect_errors": errors,
         "connect_all_s": round(connect_wall, 2),
@@ -688,8 +879,15 @@ async def run_size(
             "connect": round(100 * client_cpu_connect / connect_wall, 1),
             "probes": round(100 * client_cpu_probe / probe_wall, 1),
         },
-        "gateway_cpu_us_per_delivered_frame": round(
-            1e6 * cpu_probe / max(1, sum(c["frames"] for c in results)), 1
+        "frames_delivered_during_probes": frames_probe,
+        "gateway_cpu_us_per_delivered_frame": round(1e6 * cpu_probe / max(1, frames_probe), 1),
+        "slow_clients": args.slow,
+        "delivery_ms_with_slow_clients": slow_lat,
+        "missed_with_slow_clients": (
+            connected * len(sent_slow) - len(_latencies(results, sent_slow)) if sent_slow else None
+        ),
+        "p99_change_with_slow_clients_pct": (
+            round(100 * (slow_lat["p99"] / lat["p99"] - 1), 1) if slow_lat and lat else None
         ),
         "host_cpu_pct_of_one_core": {
             "connect": round(100 * host_connect / connect_wall, 1),
@@ -708,8 +906,42 @@ async def run_size(
             1 for s in samples if s["phase"] == "probes" and s["healthz_ms"] is None
         ),
         "timeline": samples,
-        "target_p99_250ms_at_5000": (lat is not None and lat["p99"] < 250) if n == 5000 else None,
+        "target_p99_250ms_at_5000": (lat is not None and lat["p99"] < 250) if n >= 5000 else None,
     }
+
+
+def summary_table(sizes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per size and variant, and for each size the new/old ratios."""
+    rows: list[dict[str, Any]] = []
+    for r in sizes:
+        lat = r["delivery_ms"] or {}
+        rows.append(
+            {
+                "clients": r["clients"],
+                "gateway": r["gateway"],
+                "processes": r["gateway_processes"],
+                "connected": r["connected"],
+                "missed": r["missed"],
+                "p50_ms": lat.get("p50"),
+                "p99_ms": lat.get("p99"),
+                "cpu_us_per_frame": r["gateway_cpu_us_per_delivered_frame"],
+                "kb_per_client": r["kb_per_client"],
+                "connect_p50_ms": (r["connect_one_ms"] or {}).get("p50"),
+                "p99_with_slow_ms": (r["delivery_ms_with_slow_clients"] or {}).get("p99"),
+                "p99_change_with_slow_pct": r["p99_change_with_slow_clients_pct"],
+            }
+        )
+    by = {(r["clients"], r["gateway"]): r for r in rows}
+    for (n, variant), new in list(by.items()):
+        old = by.get((n, "old"))
+        if variant != "new" or old is None:
+            continue
+        ratio: dict[str, Any] = {"clients": n, "gateway": "new/old"}
+        for key in ("p99_ms", "cpu_us_per_frame", "kb_per_client", "connect_p50_ms"):
+            if new.get(key) and old.get(key):
+                ratio[key] = round(new[key] / old[key], 3)
+        rows.append(ratio)
+    return rows
 
 
 def main() -> None:
@@ -750,6 +982,31 @@ def main() -> None:
     parser.add_argument(
         "--idle", type=float, default=5.0, help="seconds connected without traffic (CPU, RSS)"
     )
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="a checkout of the code to compare with (`git worktree add /tmp/base16 de58940`): "
+        "each size runs against its gateway, then against this checkout's, in this one run",
+    )
+    parser.add_argument(
+        "--gateway-workers",
+        type=int,
+        default=1,
+        help="`tike gateway --workers N` for this checkout's gateway (the baseline has one)",
+    )
+    parser.add_argument(
+        "--slow",
+        type=int,
+        default=0,
+        help="after the probes, this many clients that never read join, and the probes run "
+        "again: the others' p99 with and without them",
+    )
+    parser.add_argument(
+        "--py-spy",
+        type=Path,
+        help="record the gateway with py-spy during the probes into this folder (collapsed "
+        "stacks) and report the top functions",
+    )
     parser.add_argument("--out", type=Path, help="write the JSON here too")
     args = parser.parse_args()
     sizes = [int(s) for s in args.clients.split(",") if s.strip()]
@@ -769,8 +1026,11 @@ def main() -> None:
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
         "setup": {
-            "gateway": "fresh `tike gateway` process per size, one uvicorn worker; shared "
-            "embedded broker and Redis; no stream worker (deltas produced to tike.board)",
+            "gateway": f"fresh `tike gateway` per size and variant, {args.gateway_workers} "
+            "uvicorn worker(s) for this checkout; shared embedded broker and Redis; no stream "
+            "worker (deltas produced to tike.board)",
+            "baseline": str(args.baseline) if args.baseline else None,
+            "slow_clients": args.slow,
             "client_processes": args.workers,
             "compression": args.compression,
             "board": {
@@ -800,18 +1060,24 @@ def main() -> None:
 
     async def run_all() -> None:
         next_probe = [0]
-        for n in sizes:
-            print(f"{n} clients ...", file=sys.stderr)
-            result = await run_size(args, n, broker, redis_url, board, logs, next_probe, infra)
-            print(json.dumps(result), file=sys.stderr)
-            if out["sizes"]:
-                prev = out["sizes"][-1]
+        variants = ["old", "new"] if args.baseline else ["new"]
+        for n, variant in [(n, v) for n in sizes for v in variants]:
+            print(f"{n} clients, {variant} gateway ...", file=sys.stderr)
+            result = await run_size(
+                args, n, variant, broker, redis_url, board, logs, next_probe, infra
+            )
+            brief = {k: v for k, v in result.items() if k != "timeline"}
+            print(json.dumps(brief), file=sys.stderr)
+            same = [x for x in out["sizes"] if x["gateway"] == variant]
+            if same:
+                prev = same[-1]
                 more = result["connected"] - prev["connected"]
                 grew = result["gateway_rss_kb"]["connected"] - prev["gateway_rss_kb"]["connected"]
                 result["marginal_kb_per_client_vs_previous_size"] = (
                     round(grew / more, 1) if more > 0 else None
                 )
             out["sizes"].append(result)
+            out["summary"] = summary_table(out["sizes"])
             if args.out:
                 args.out.write_text(json.dumps(out, indent=2) + "\n")
             await asyncio.sleep(3)  # the previous gateway's projector lease runs out

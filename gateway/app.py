@@ -145,7 +145,14 @@ def create_app(settings: GatewaySettings | None = None, project: bool = True) ->
         projecting = redis_client(settings, 2)
         store = Store(redis)
         app.state.store = store
-        app.state.hub = Hub(store, settings.ws_queue_max, reader=readers)
+        app.state.hub = Hub(
+            store,
+            settings.ws_queue_max,
+            reader=readers,
+            limit=settings.ws_queue_max,
+            max_fps=settings.ws_max_fps,
+            send_timeout_s=settings.ws_send_timeout_s,
+        )
         app.state.commands = Commands(settings, store)
         projector = Projector(settings, Store(projecting))
         app.state.projector = projector
@@ -255,19 +262,39 @@ class RedactTokens(logging.Filter):
         return True
 
 
-def run(settings: GatewaySettings) -> int:
-    import uvicorn
-
+def _redact_uvicorn_logs() -> None:
     for name in ("uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).addFilter(RedactTokens())
+
+
+def worker_app() -> FastAPI:
+    """The app of one process of ``tike gateway --workers N`` (uvicorn imports it by name
+    in each worker process, which reads its settings from the environment)."""
+    _redact_uvicorn_logs()  # each worker configures its logging afresh
+    return create_app()
+
+
+def run(settings: GatewaySettings, workers: int | None = None) -> int:
+    """Serve with uvicorn: one process, or ``workers`` processes on one socket (each with
+    its own fan-out; they compete for the one projector lease like separate gateways)."""
+    import uvicorn
+
+    from gateway.wire import FanoutProtocol
+
+    workers = workers or settings.gateway_workers
+    _redact_uvicorn_logs()
+    app: Any = create_app(settings) if workers == 1 else "gateway.app:worker_app"
     uvicorn.run(
-        create_app(settings),
+        app,
+        factory=workers > 1,
+        workers=workers,
         host=settings.gateway_host,
         port=settings.gateway_port,
         log_level=settings.log_level,
         log_config=logs.config(settings.log_level, settings.log_format),
         access_log=False,
-        ws="websockets-sansio",
+        ws=FanoutProtocol,
         ws_max_size=65536,
+        ws_per_message_deflate=settings.ws_compression,
     )
     return 0

@@ -30,6 +30,13 @@ FRAMES_OUT = Counter(
     ["channel"],
     registry=REGISTRY,
 )
+FRAMES_BUILT = Counter(
+    "tike_gateway_ws_frames_built_total",
+    "Websocket frames encoded, by channel and type (`deltas`, `resume`, `snapshot`): each is "
+    "written to every client in the same state, so this grows with changes, not with clients.",
+    ["channel", "type"],
+    registry=REGISTRY,
+)
 DEADLETTERS = Gauge(
     "tike_deadletter_records",
     "Dead-letter records projected, by reason.",
@@ -44,7 +51,7 @@ DECISION_LATENCY = Histogram(
 )
 E2E_LATENCY = Histogram(
     "tike_gateway_e2e_latency_seconds",
-    "Event time of a new need to its websocket send.",
+    "Event time of a new need to its first websocket write (once per need).",
     buckets=LATENCY_BUCKETS,
     registry=REGISTRY,
 )

@@ -21,7 +21,6 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 
 import orjson
@@ -32,14 +31,14 @@ from starlette.websockets import WebSocketState
 from gateway import metrics
 from gateway.auth import Principal, TokenError, verify
 from gateway.commands import CommandError
-from gateway.fanout import Outbox
+from gateway.fanout import AsgiSink, Sink, Subscriber
 from gateway.store import board_key, team_key
+from gateway.wire import EXTENSION, Frame
 
 log = logging.getLogger(__name__)
 router = APIRouter()
 
 BAD_REQUEST, UNAUTHORIZED, FORBIDDEN, TOO_SLOW = 4400, 4401, 4403, 4408
-LIVE_S = 60.0
 
 
 class Closed(Exception):
@@ -69,18 +68,9 @@ async def principal_of(ws: WebSocket) -> Principal:
     return who
 
 
-def _e2e(items: list[dict[str, Any]], now: float) -> None:
-    for item in items:
-        data = item.get("data") or {}
-        if item.get("entity") == "need" and item.get("version") == 1 and data.get("occurred_at"):
-            with contextlib.suppress(ValueError):
-                took = now - datetime.fromisoformat(data["occurred_at"]).timestamp()
-                if 0 <= took < LIVE_S:
-                    metrics.E2E_LATENCY.observe(took)
-
-
 class Session:
-    """One client on one channel: snapshot or resume, then coalesced deltas."""
+    """One client on one channel: snapshot or resume, then the channel's shared frames
+    (gateway/fanout.py); this session's own answers (acks, errors, pongs) go through ASGI."""
 
     def __init__(
         self,
@@ -89,14 +79,21 @@ class Session:
         channel: str,
         base: str,
         key_of: Callable[[dict[str, Any]], str],
+        catch_up: bool = True,
     ) -> None:
         self.ws, self.who, self.channel, self.base = ws, who, channel, base
         state = ws.app.state
         self.settings, self.store, self.hub = state.settings, state.store, state.hub
         self.revocations = state.revocations
-        self.box = Outbox(key_of, self.settings.ws_queue_max)
-        self.epoch: str | None = None
-        self.subscribed = False
+        self.feed = self.hub.acquire(base, channel, key_of, catch_up)
+        socket = ws.scope.get("extensions", {}).get(EXTENSION)
+        self.sink: Sink = socket if socket is not None else AsgiSink(ws.send_text)
+        self.ended: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.sub = Subscriber(self.sink, self._too_slow)
+
+    def _too_slow(self) -> None:
+        if not self.ended.done():
+            self.ended.set_exception(Closed(TOO_SLOW, "client too slow"))
 
     async def _send(self, frame: dict[str, Any]) -> None:
         try:
@@ -110,70 +107,43 @@ class Session:
         items = frame.get("items") or ()
         metrics.EVENTS_OUT.labels(f"ws:{self.channel}").inc(len(items))
 
+    def _first(self, frame: Frame, epoch: str | None, seq: int) -> None:
+        """Send the first frame and join the channel at its position, with nothing between."""
+        if not self.sink.write(frame):
+            raise WebSocketDisconnect(1006)
+        metrics.FRAMES_OUT.labels(self.channel).inc()
+        metrics.EVENTS_OUT.labels(f"ws:{self.channel}").inc(frame.items)
+        self.feed.join(self.sub, epoch, seq)
+
     async def _snapshot(self) -> None:
-        self.box.begin_snapshot()
-        epoch, seq, items = await self.store.snapshot(self.base)
-        self.epoch = epoch
-        if not self.subscribed:
-            self.hub.subscribe(self.base, self.box, epoch, seq)
-            self.subscribed = True
-        else:
-            self.box.drop_through(seq)
-        await self._send(
-            {
-                "type": "snapshot",
-                "channel": self.channel,
-                "epoch": epoch,
-                "seq": seq,
-                "items": items,
-            }
-        )
+        snap = await self.feed.snapshot()
+        self._first(snap.frame, snap.epoch, snap.seq)
 
     async def _resume(self, epoch: str | None, seq: int | None) -> bool:
-        if epoch is None or seq is None or epoch != await self.store.epoch():
+        if epoch is None or seq is None:
             return False
-        found = await self.store.since(self.base, seq, self.settings.ws_queue_max)
-        if found is None:
-            return False
-        last = found[-1][0] if found else seq
-        self.epoch = epoch
-        self.hub.subscribe(self.base, self.box, epoch, last)
-        self.subscribed = True
-        await self._send(
-            {
-                "type": "deltas",
-                "channel": self.channel,
-                "epoch": epoch,
-                "seq": last,
-                "items": [i for _, i in found],
-                "resumed": True,
-            }
-        )
+        frame = self.feed.resumed(epoch, seq)
+        if frame is None:  # not in this process's memory: ask Redis
+            if epoch != await self.store.epoch():
+                return False
+            found = await self.store.since(self.base, seq, self.settings.ws_queue_max)
+            if found is None:
+                return False
+            last = found[-1][0] if found else seq
+            self.feed.start(epoch, last)
+            frame = Frame(
+                {
+                    "type": "deltas",
+                    "channel": self.channel,
+                    "epoch": epoch,
+                    "seq": last,
+                    "items": [i for _, i in found],
+                    "resumed": True,
+                }
+            )
+            metrics.FRAMES_BUILT.labels(self.channel, "resume").inc()
+        self._first(frame, epoch, frame.payload["seq"])
         return True
-
-    async def _pump(self) -> None:
-        gap = 1.0 / self.settings.ws_max_fps
-        while True:
-            await self.box.wake.wait()
-            if self.box.needs_snapshot:
-                if self.box.overflowed:
-                    metrics.QUEUE_DROPS.labels(self.channel, "coalesced").inc()
-                    self.box.overflowed = 0
-                await self._snapshot()
-            else:
-                seq, items = self.box.take()
-                if items:
-                    await self._send(
-                        {
-                            "type": "deltas",
-                            "channel": self.channel,
-                            "epoch": self.epoch,
-                            "seq": seq,
-                            "items": items,
-                        }
-                    )
-                    _e2e(items, time.time())
-            await asyncio.sleep(gap)
 
     async def _watch_token(self) -> None:
         """Close with 4401 when the token expires (checked here) or is revoked (the process's
@@ -223,11 +193,10 @@ class Session:
             if not await self._resume(epoch, seq):
                 await self._snapshot()
             tasks = [
-                asyncio.create_task(self._pump()),
                 asyncio.create_task(self._watch_token()),
                 asyncio.create_task(self._receive(on_message)),
             ]
-            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait([*tasks, self.ended], return_when=asyncio.FIRST_COMPLETED)
             for task in done:
                 task.result()
         finally:
@@ -236,8 +205,9 @@ class Session:
             for task in tasks:
                 with contextlib.suppress(BaseException):
                     await task
-            if self.subscribed:
-                self.hub.unsubscribe(self.base, self.box)
+            self.feed.leave(self.sub)
+            if isinstance(self.sink, AsgiSink):
+                self.sink.close()
             metrics.CLIENTS.labels(self.channel).dec()
 
 
@@ -289,7 +259,9 @@ async def team(
     async def session(who: Principal) -> None:
         if not who.can_team(team_id):
             raise Closed(FORBIDDEN, f"{who.role} may not read team {team_id}")
-        s = Session(ws, who, "team", team_key(team_id), _team_key)
+        # A team's snapshot is always read fresh: a refusal leaves it when its dispatch moves
+        # on, which no coalesced change says to a page that starts from an older snapshot.
+        s = Session(ws, who, "team", team_key(team_id), _team_key, catch_up=False)
 
         async def on_message(msg: dict[str, Any]) -> None:
             key = msg.get("idempotency_key")

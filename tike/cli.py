@@ -39,7 +39,7 @@ def cmd_gateway(args: argparse.Namespace) -> int:
     from gateway.app import run
     from tike.settings import GatewaySettings
 
-    return run(GatewaySettings())
+    return run(GatewaySettings(), workers=args.workers)
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
@@ -252,7 +252,13 @@ def build_parser() -> argparse.ArgumentParser:
         "of the demo (TIKE_SIM_SCENARIO=realistic)",
     )
     add("worker", cmd_worker, "Run the Faust stream worker.")
-    add("gateway", cmd_gateway, "Run the HTTP/websocket gateway.")
+    p = add("gateway", cmd_gateway, "Run the HTTP/websocket gateway.")
+    p.add_argument(
+        "--workers",
+        type=int,
+        help="gateway processes on the one port (default TIKE_GATEWAY_WORKERS, 1); one of them "
+        "at a time projects",
+    )
     p = add("simulate", cmd_simulate, "Produce simulated regional traffic into Kafka.")
     p.add_argument("--rate", type=_rate, help="rate multiplier or preset: regional (1), "
                    "nationwide (25), stress (250); default TIKE_SIM_RATE")  # fmt: skip

@@ -211,6 +211,18 @@ class GatewaySettings(CommonSettings):
     token_ttl_s: float = Field(
         8 * 3600, gt=0, description="Lifetime of tokens from `tike token` and `/api/tokens`."
     )
+    gateway_workers: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="Gateway processes on the one port (`tike gateway --workers N`); each has "
+        "its own fan-out, and one of them at a time projects.",
+    )
+    ws_compression: bool = Field(
+        True,
+        description="Offer permessage-deflate to websocket clients (negotiated without context "
+        "takeover; each frame is compressed once for every client that takes it).",
+    )
     ws_max_fps: float = Field(
         10.0, gt=0, le=100, description="Most websocket frames per second to one client."
     )
