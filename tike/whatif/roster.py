@@ -319,7 +319,8 @@ def parse_spec(text: str, origin: str) -> RosterSpec:
     except ValidationError as exc:
         out = []
         for e in exc.errors():
-            node = _locate(tuple(e["loc"]), marks) or root
+            key = marks.get((*e["loc"], "__key__")) if e["type"] == "extra_forbidden" else None
+            node = key or _locate(tuple(e["loc"]), marks) or root
             where = ".".join(
                 str(p) for p in e["loc"] if not str(p)[:1].isupper() and "[" not in str(p)
             )
