@@ -45,6 +45,18 @@ KINDS = {
 }
 _DEVICE_STATUSES = frozenset(s.value for s in DEVICE_STATUSES)
 MAX_BYTES = 1 << 20
+#: What device supervision keeps of a device report (heartbeat, low battery, fault).
+SLIM = (
+    "device_id",
+    "controller_id",
+    "municipality",
+    "client",
+    "device_type",
+    "age_band",
+    "client_flags",
+    "synthetic",
+    "status_code",
+)
 
 #: (topic, key, value as JSON object, broker timestamp in ms)
 Row = tuple[str, str | None, dict[str, Any], int]
@@ -189,8 +201,14 @@ def prepare(
     rejected: Counter[str] = Counter()
     reports: list[tuple[datetime, dict[str, Any]]] = []
     timed = []
+    slim: dict[str, dict[str, Any]] = {}
     for n, (topic, _key, value, ts) in enumerate(rows):
         at, value = _time(value, ts)
+        if topic == topics.ALARMS and value.get("status_code") in _DEVICE_STATUSES:
+            # A day holds hundreds of thousands of heartbeats: keep one small record per
+            # device (what supervision needs), not each heartbeat's whole value.
+            device = str(value.get("device_id"))
+            value = slim.get(device) or slim.setdefault(device, {k: value.get(k) for k in SLIM})
         timed.append((at, n, topic, value))
     timed.sort(key=lambda r: (r[0], r[1]))
     devices = _Devices(
