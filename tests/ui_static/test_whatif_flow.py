@@ -57,3 +57,19 @@ async def test_operator_runs_the_whatif_before_activating(open_page: Any, send: 
     # Nothing was activated: the ruleset in force is unchanged.
     assert "sote-default@" in await page.locator("#active-label").inner_text()
     assert await page.locator("#activate-status").inner_text() == ""
+
+
+async def test_the_whatif_endpoint_is_for_operators_and_checks_the_draft(
+    gateway: Any, send: Send
+) -> None:
+    import httpx
+
+    from tests.integration.gw import bearer
+
+    async with httpx.AsyncClient(base_url=gateway.url, timeout=60) as client:
+        body = {"text": "ruleset: x\nversion: '1'\nrules:\n  - id: Bad\n"}
+        refused = await client.post("/api/rules/whatif", json=body, headers=bearer("control_room"))
+        assert refused.status_code == 403
+        bad = await client.post("/api/rules/whatif", json=body, headers=bearer("operator"))
+        assert bad.status_code == 422
+        assert bad.json()["detail"]["errors"][0]["line"] == 4

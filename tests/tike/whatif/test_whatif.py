@@ -18,7 +18,7 @@ from tike.regions import Registry
 from tike.situation.kpi import _window
 from tike.whatif.compare import compare
 from tike.whatif.inputs import Prepared
-from tike.whatif.replay import Config, run
+from tike.whatif.replay import Config, RunResult, run
 from tike.whatif.report import KPI_KEYS, facts, render_html
 from tike.whatif.roster import Roster, shipped_roster
 
@@ -145,3 +145,35 @@ def test_a_rules_change_matches_the_dry_run(day: Prepared, registry: Registry) -
     for service, counts in dry["per_service"].items():
         assert by_service["difference"].get(service, 0) == counts["candidate"] - counts["active"]
     assert by_service["difference"]["home_care"] > 0
+
+
+def test_teams_get_offers_only_on_shift_and_timeouts_apply(
+    day: Prepared, registry: Registry
+) -> None:
+    from zoneinfo import ZoneInfo
+
+    tz = ZoneInfo("Europe/Helsinki")
+    roster = one_more_night_doctor(shipped_roster("etela-pohjanmaa", registry))
+    r = run(day, Config(Router.default(registry), roster), registry, seed=SEED)
+    offers = [
+        (e[3]["team"], datetime.fromisoformat(e[0]).astimezone(tz))
+        for n in r.needs.values()
+        for e in n["timeline"]
+        if e[1] == "offered" and len(e) > 3
+    ]
+    extra = [at for team, at in offers if team == "ep-mobile-doctor-night-2"]
+    assert extra and all(at.hour >= 20 or at.hour < 8 for at in extra)
+    day_only = [at for team, at in offers if team == "ep-home-hospital-1"]
+    assert day_only and all(7 <= at.hour < 15 for at in day_only)
+    # Shorter time-outs expire more offers, and expired offers are what the time-out says.
+    short = run(
+        day,
+        Config(Router.default(registry), roster, {"urgent": 30, "asap": 30}),
+        registry,
+        seed=SEED,
+    )
+
+    def expired(res: RunResult) -> int:
+        return sum(1 for n in res.needs.values() for e in n["timeline"] if e[1] == "offer expired")
+
+    assert expired(short) > expired(r)
