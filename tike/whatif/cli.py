@@ -96,7 +96,10 @@ def cmd_whatif(args: argparse.Namespace) -> int:
 
             hours = parse_span(args.recording[len(SIMULATED) :] or "24h").total_seconds() / 3600
             sim_region = registry.region(args.region or "etela-pohjanmaa")
-            rows: Any = simulated_day(sim_region, args.seed, hours)
+            from simulators.scenario import scenario_for
+
+            scenario = scenario_for(args.scenario) if args.scenario else None
+            rows: Any = simulated_day(sim_region, args.seed, hours, scenario=scenario)
             if args.save_recording:
                 write_recording(rows, Path(args.save_recording))
         else:
@@ -171,6 +174,11 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "--seed", type=int, default=1, help="seed of the responder model (and of simulated:)"
     )
     p.add_argument("--region", help="region id (default: the recording's)")
+    p.add_argument(
+        "--scenario",
+        help="with simulated:, a simulator scenario (storm, flu-season, ... or a YAML file) "
+        "instead of the region's realistic rates",
+    )
     p.add_argument("--out", default="whatif-report", help="directory for whatif.json/.html")
     p.add_argument(
         "--save-recording",

@@ -272,17 +272,20 @@ def simulated_day(
     start: datetime | None = None,
     device_share: float = 1.0,
     rate: float = 1.0,
+    scenario: Any = None,
 ) -> list[Row]:
     """A run of the seeded simulator (its regional traffic: alarms, transports, 116117 calls,
     heartbeats and team reports), recorded without a broker, as ``tike record`` would.
 
     ``device_share`` < 1 simulates the heartbeats of that share of the devices only; help
-    alarms come at the whole region's rate either way (simulators/scenario.py)."""
+    alarms come at the whole region's rate either way (simulators/scenario.py). A
+    ``scenario`` (simulators/scenario.py) sets rates by phase instead; its own
+    ``device_share`` is then used."""
     from simulators.basic import BasicSimulator
     from simulators.scenario import Scenario
 
     start = start or datetime(2026, 11, 24, 0, 0, tzinfo=UTC) - timedelta(hours=2)
-    scenario = Scenario(name="whatif-day", device_share=device_share)
+    scenario = scenario or Scenario(name="whatif-day", device_share=device_share)
     sim = BasicSimulator(region, seed=seed, rate=rate, start=start, scenario=scenario)
     rows: list[Row] = []
     for _t, (topic, key, event) in sim.events_until(hours * 3600):

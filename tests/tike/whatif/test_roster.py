@@ -118,3 +118,26 @@ def test_the_recorded_roster_follows_the_teams_reports(registry: Registry) -> No
     (team,) = roster.teams
     assert team.capacity == 2 and team.coverage == ("743",)
     assert [(a.hour, b.hour) for a, b in team.periods or ()] == [(6, 14), (20, 23)]
+
+
+def test_a_scenario_run_is_replayed_on_its_scenario_clock(registry: Registry) -> None:
+    """A compressed-clock simulator run stamps the real time in occurred_at and keeps the
+    scenario's in scenario_time: the what-if uses the scenario's, as the rules would."""
+    import orjson
+
+    from tike.examples import example
+    from tike.whatif.inputs import prepare
+
+    value = orjson.loads(example("safety_alarm").model_dump_json())
+    value.update(
+        occurred_at="2026-11-24T12:00:00+00:00",
+        scenario_time="2026-11-24T01:00:00+00:00",
+        municipality="743",
+        status_code="help_button",
+        operator_assessment="acute_illness",
+    )
+    ts = int(datetime(2026, 11, 24, 12, tzinfo=UTC).timestamp() * 1000)
+    prepared = prepare([("tike.in.alarms", "d1", value, ts)], registry)
+    (need,) = prepared.inputs
+    assert need.at == datetime(2026, 11, 24, 1, tzinfo=UTC)
+    assert need.value["occurred_at"].startswith("2026-11-24T01:00:00")
