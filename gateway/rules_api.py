@@ -3,8 +3,11 @@ activate. Activation goes to ``tike.rules`` like ``tike rules activate``, and is
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Any
 
+import orjson
 from aiokafka.errors import KafkaError
 from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, Field
@@ -16,7 +19,8 @@ from rules.analysis import analyse
 from rules.dryrun import dry_run
 from rules.engine import Router
 from rules.loader import RuleFileError
-from tike import rules_store
+from tike import rules_store, topics
+from tike.kafka_log import partitions_of, read_records
 from tike.regions import Registry
 
 router = APIRouter(prefix="/api/rules", tags=["rules"])
@@ -29,6 +33,11 @@ class RulesText(BaseModel):
 
 class DryRunBody(RulesText):
     since_hours: float = Field(24.0, gt=0, le=24 * 30)
+
+
+class WhatIfBody(RulesText):
+    hours: float = Field(24.0, gt=0, le=24 * 7)
+    seed: int = Field(1, ge=0, le=2**31)
 
 
 class ActivateBody(RulesText):
@@ -115,6 +124,79 @@ async def dry_run_rules(
     except (KafkaError, OSError, TimeoutError) as exc:
         raise HTTPException(503, f"Kafka is unavailable: {exc}") from exc
     return dry_run(current, candidate, needs).as_dict()
+
+
+_whatif_lock = asyncio.Lock()
+
+
+async def _recorded_rows(bootstrap: str, hours: float) -> list[tuple[str, Any, Any, int]]:
+    """The input topics' records of the last ``hours``, as ``tike record`` would write them."""
+    since_ms = int((time.time() - hours * 3600) * 1000)
+    rows: list[tuple[str, Any, Any, int]] = []
+    for topic in topics.INPUT_TOPICS:
+        for partition in await partitions_of(bootstrap, topic):
+            for msg in await read_records(bootstrap, topic, partition, since_ms):
+                try:
+                    value = orjson.loads(msg.value)
+                except orjson.JSONDecodeError:
+                    value = {}
+                rows.append((topic, None, value if isinstance(value, dict) else {}, msg.timestamp))
+    return rows
+
+
+def _whatif(
+    rows: list[Any], current: Router, candidate: Router, registry: Registry, seed: int
+) -> dict[str, Any]:
+    from tike.settings import WorkerSettings
+    from tike.whatif.compare import compare
+    from tike.whatif.inputs import prepare
+    from tike.whatif.replay import Config
+    from tike.whatif.report import render_html
+    from tike.whatif.roster import recorded_roster, shipped_roster
+
+    ws = WorkerSettings()
+    prepared = prepare(rows, registry, ws.heartbeat_timeout_s, ws.silence_check_interval_s)
+    roster = recorded_roster(prepared.team_reports, prepared.end, registry)
+    if roster is None:
+        region = prepared.regions[0] if prepared.regions else next(iter(registry.regions))
+        roster = shipped_roster(region, registry)
+    timeouts = ws.offer_timeouts
+    report, timings = compare(
+        prepared,
+        Config(current, roster, timeouts),
+        Config(candidate, roster, timeouts),
+        registry,
+        seed,
+    )
+    return {
+        "report": report,
+        "html": render_html(report),
+        "seconds": timings.baseline_s + timings.variant_s + timings.report_s,
+    }
+
+
+@router.post("/whatif")
+async def whatif(
+    body: WhatIfBody, who: Operator, settings: SettingsDep, registry: RegistryDep
+) -> dict[str, Any]:
+    """Replay the last ``hours`` of recorded inputs with the ruleset in force and with the
+    draft, on the teams as they reported (else the region's shipped roster): every KPI side by
+    side, each difference traced to needs (docs/whatif.md). One at a time per gateway."""
+    candidate, errors = _compile(body.text, registry)
+    if candidate is None:
+        raise HTTPException(422, {"message": "the ruleset does not validate", "errors": errors})
+    async with _whatif_lock:
+        try:
+            current, _ = await rules_store.active_router(settings.kafka_bootstrap, registry)
+            rows = await _recorded_rows(settings.kafka_bootstrap, body.hours)
+        except (KafkaError, OSError, TimeoutError) as exc:
+            raise HTTPException(503, f"Kafka is unavailable: {exc}") from exc
+        if not rows:
+            raise HTTPException(404, "nothing was recorded in that time")
+        try:
+            return await asyncio.to_thread(_whatif, rows, current, candidate, registry, body.seed)
+        except ValueError as exc:
+            raise HTTPException(422, {"message": str(exc), "errors": []}) from exc
 
 
 @router.post("/activate", status_code=201)

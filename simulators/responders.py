@@ -39,6 +39,10 @@ class Behaviour:
     depart_s: tuple[float, float] = (30, 120)
     speed_kmh: float = 60.0
     visit_s: tuple[float, float] = (15 * 60, 45 * 60)
+    #: A team that is already busy with another task (a what-if knows; the live simulator
+    #: does not and never passes ``busy``) reads a new offer later and declines it more often.
+    busy_accept_s: tuple[float, float] = (90, 900)
+    busy_decline_p: float = 0.25
 
 
 @dataclass(frozen=True)
@@ -50,15 +54,19 @@ class Step:
 
 
 def plan(dispatch: dict[str, Any], team_base: tuple[float, float] | None, seed: int,
-         behaviour: Behaviour = Behaviour()) -> list[Step]:  # fmt: skip
-    """What the team will do with this offer, and when (pure and deterministic)."""
+         behaviour: Behaviour = Behaviour(), busy: bool = False) -> list[Step]:  # fmt: skip
+    """What the team will do with this offer, and when (pure and deterministic).
+
+    ``busy``: the team holds another accepted task. The random draws are the same either way
+    (only the ranges they fall in change), so a what-if's two runs answer the same offer alike
+    where the team's situation is alike."""
     digest = hashlib.blake2b(f"{seed}:{dispatch['dispatch_id']}".encode(), digest_size=8)
     rng = random.Random(int.from_bytes(digest.digest(), "big"))
     b = behaviour
     t = rng.uniform(*b.received_s)
     steps = [Step(t, "received")]
-    t += rng.uniform(*b.accept_s)
-    if rng.random() < b.decline_p:
+    t += rng.uniform(*(b.busy_accept_s if busy else b.accept_s))
+    if rng.random() < (b.busy_decline_p if busy else b.decline_p):
         return [*steps, Step(t, "decline", reason="busy with another client")]
     steps.append(Step(t, "accept"))
     t += rng.uniform(*b.depart_s)

@@ -331,8 +331,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("topics", cmd_topics, "Print the topic table, or create the topics.")
     p.add_argument("--create", action="store_true", help="create missing topics in Kafka")
     from tike.rules_cli import add_parser
+    from tike.whatif.cli import add_parser as add_whatif
 
     add_parser(sub)
+    add_whatif(sub)
     return parser
 
 

@@ -208,3 +208,20 @@ def test_the_simulators_vocabulary_is_labelled() -> None:
 def test_every_region_municipality_has_a_swedish_and_finnish_name() -> None:
     for municipality in load_registry().municipalities.values():
         assert municipality.name_fi.strip() and municipality.name_sv.strip()
+
+
+def test_the_whatif_report_and_its_ui_are_labelled() -> None:
+    from tike.whatif.report import KPI_KEYS
+
+    assert set(KPI_KEYS) | {"by_service"} <= set(LABELS["whatif_kpi"])
+    rules_js = (ROOT / "ui_static" / "js" / "rules.js").read_text(encoding="utf-8")
+    used = set(re.findall(r'label\("whatif", "(\w+)"', rules_js))
+    used |= set(re.findall(r'"(\w+)"', rules_js.split('["kpi", "baseline"', 1)[1].split("]")[0]))
+    used |= {"kpi", "run"}
+    html = (ROOT / "ui_static" / "rules.html").read_text(encoding="utf-8")
+    assert 'data-i18n="whatif.run"' in html
+    missing = sorted(used - set(LABELS["whatif"]))
+    assert not missing, missing
+    for category in ("whatif", "whatif_kpi"):
+        for key, words in LABELS[category].items():
+            assert all(words.get(lang) for lang in LANGS), (category, key)

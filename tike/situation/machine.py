@@ -34,6 +34,9 @@ class Timing:
     history_s: float = 86400.0
     timeline_max: int = 40
     kpi_include_synthetic: bool = True
+    #: Publish KPI deltas on ticks. A what-if replay (tike/whatif) computes its KPIs once at
+    #: the end and turns this off; nothing else in a tick depends on it.
+    publish_kpis: bool = True
 
 
 def empty_state() -> State:
@@ -600,9 +603,12 @@ class Situation:
         events = self.state.setdefault("events", {})
         for event_id in [e for e, at in events.items() if _at(at) < horizon]:
             del events[event_id]
-        for region, kpis in compute_kpis(
-            self.state, now, self.timing.kpi_include_synthetic
-        ).items():
+        kpis_now = (
+            compute_kpis(self.state, now, self.timing.kpi_include_synthetic)
+            if self.timing.publish_kpis
+            else {}
+        )
+        for region, kpis in kpis_now.items():
             if self._kpi_sent.get(region) != kpis:
                 self._kpi_sent[region] = kpis
                 version = int(now.timestamp() * 1000)

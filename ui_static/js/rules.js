@@ -71,6 +71,56 @@ async function dryRun() {
   }
 }
 
+/** A KPI value of the what-if report: a count, a share, or a duration's median. */
+function kpiValue(v) {
+  if (v === null || v === undefined) return "–";
+  if (typeof v === "object") {
+    if ("median_s" in v) return v.median_s === null ? label("whatif", "never") : label("whatif", "median", { m: v.median_s });
+    return "";
+  }
+  return String(v);
+}
+
+/** A difference: signed; a duration's median difference in seconds, or "–" if either is never. */
+function kpiDiff(v) {
+  const signed = (x) => (x > 0 ? `+${x}` : String(x));
+  if (v === null || v === undefined) return "–";
+  if (typeof v === "object") return "median_s" in v && v.median_s !== null ? `${signed(v.median_s)} s` : "–";
+  return signed(v);
+}
+
+let reportUrl = null;
+
+async function whatIf() {
+  const box = document.getElementById("whatif-result");
+  box.replaceChildren(el("p", {}, label("whatif", "running")));
+  try {
+    const r = await api("/api/rules/whatif", { method: "POST", body: { text: source().value, hours: 24 } });
+    const rep = r.report;
+    const rows = Object.entries(rep.kpis).filter(([key]) => key !== "by_service").map(([key, k]) =>
+      el("tr", { "data-kpi": key },
+        el("th", {}, label("whatif_kpi", key)),
+        el("td", {}, kpiValue(k.baseline)), el("td", {}, kpiValue(k.variant)),
+        el("td", { class: "diff" }, kpiDiff(k.difference)),
+        el("td", {}, k.needs_total ? el("details", {}, el("summary", {}, String(k.needs_total)),
+          el("code", {}, k.needs.slice(0, 40).join(" "))) : "")));
+    if (reportUrl) URL.revokeObjectURL(reportUrl);
+    reportUrl = URL.createObjectURL(new Blob([r.html], { type: "text/html" }));
+    box.replaceChildren(
+      el("h2", {}, label("whatif", "title")),
+      el("p", { class: "whatif-summary" }, label("whatif", "summary",
+        { needs: rep.kpis.needs.baseline, changed: rep.route_changes.length, diff: rep.changed_needs_total })),
+      el("table", { class: "changes whatif" },
+        el("thead", {}, el("tr", {}, ["kpi", "baseline", "variant", "difference", "needs"].map((c) => el("th", {}, label("whatif", c))))),
+        el("tbody", {}, rows)),
+      el("p", { class: "limits" }, label("whatif", "limits")),
+      el("p", {}, el("a", { id: "whatif-report", href: reportUrl, download: "whatif.html" }, label("whatif", "report"))));
+  } catch (err) {
+    box.textContent = t("common.error", { why: err.detail?.message || err.message });
+    if (err.detail?.errors?.length) { errors = err.detail.errors; gutter(); }
+  }
+}
+
 async function load() {
   const rules = await api("/api/rules");
   document.getElementById("active-label").textContent = `${t("rules.active")}: ${rules.label}`;
@@ -116,6 +166,7 @@ async function main() {
   source().addEventListener("input", () => { gutter(); clearTimeout(timer); timer = setTimeout(validate, 600); });
   document.getElementById("validate").addEventListener("click", validate);
   document.getElementById("dryrun").addEventListener("click", dryRun);
+  document.getElementById("whatif").addEventListener("click", whatIf);
   document.getElementById("activate-form").addEventListener("submit", activate);
   onLangChange(() => { load(); if (errors.length) validate(); });
 }
