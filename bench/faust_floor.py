@@ -44,16 +44,23 @@ def build_app(bootstrap: str, datadir: str) -> object:
             consumer._fetch_max_wait_ms = 5
             return consumer
 
-    class Consumer(faust_aiokafka.Consumer):
+    class FloorConsumer(faust_aiokafka.Consumer):
         def _new_consumer_thread(self) -> Thread:
             return Thread(self, loop=self.loop, beacon=self.beacon)
 
     class Transport(faust_aiokafka.Transport):
-        Consumer = Consumer
+        Consumer = FloorConsumer
 
     class App(faust.App):
         def _new_transport(self) -> object:
             return Transport(self.conf.broker_consumer, self)
+
+    if os.environ.get("FLOOR_SEAM"):  # Tike's consumer seam instead (streams/transport.py)
+        from streams.app import TikeApp
+        from tike.fetch_wait import FetchWait
+
+        TikeApp.tike_fetch_wait = FetchWait(hot_ms=5, idle_ms=150)
+        App = TikeApp  # type: ignore[misc,assignment]
 
     settings = {
         "broker": f"kafka://{bootstrap}",
@@ -114,10 +121,12 @@ async def measure(bootstrap: str, n: int, logs: Path) -> dict[str, object]:
         worker = subprocess.Popen(argv, env=env, stdout=log, stderr=log)  # noqa: ASYNC220
     try:
         decisions = await Collector(bootstrap, OUTS[-1]).start()
-        await asyncio.sleep(12)  # the worker joins its group and takes the partitions
+        # Timed from when the worker has decided a first alarm: it has joined its group.
+        await produce(bootstrap, IN, values[:1])
+        await wait_count(decisions, 1, 120)
         started = time.monotonic()
         await produce(bootstrap, IN, values)
-        floor_s = await wait_count(decisions, n, 300) - started
+        floor_s = await wait_count(decisions, n + 1, 300) - started
         await decisions.stop()
     finally:
         worker.terminate()
