@@ -199,8 +199,12 @@ def count_output(topic: str, value: dict[str, Any]) -> None:
 
 def register(ctx: StreamContext, follower: RulesFollower, watchdog: Watchdog) -> None:
     app, settings = ctx.app, ctx.settings
-    timing = Timing(offer_timeout_s=settings.offer_timeouts, history_s=settings.need_history_s,
-                    kpi_include_synthetic=settings.kpi_include_synthetic)  # fmt: skip
+    timing = Timing(
+        offer_timeout_s=settings.offer_timeouts,
+        history_s=settings.need_history_s,
+        kpi_include_synthetic=settings.kpi_include_synthetic,
+        kpi_interval_s=settings.kpi_interval_s,
+    )
 
     def router() -> Router:
         return follower.router
