@@ -99,7 +99,7 @@ def build_app(bootstrap: str, datadir: str) -> object:
 async def measure(bootstrap: str, n: int, logs: Path) -> dict[str, object]:
     from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-    from bench.pipeline_ratio import BARE_IN, BARE_OUT, alarms, bare_loop, produce, wait_count
+    from bench.pipeline_ratio import BARE_IN, BARE_OUT, alarms, bare_seconds, produce, wait_count
     from simulators.collect import Collector
 
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
@@ -108,12 +108,7 @@ async def measure(bootstrap: str, n: int, logs: Path) -> dict[str, object]:
     await admin.create_topics([NewTopic(t, 1 if t.startswith("bench") else 2, 1) for t in names])
     await admin.close()
     values = alarms(n)
-    await produce(bootstrap, BARE_IN, values)
-    out = await Collector(bootstrap, BARE_OUT).start()
-    started = time.monotonic()
-    await bare_loop(bootstrap, n)
-    bare_s = await wait_count(out, n, 300) - started
-    await out.stop()
+    bare_s = await bare_seconds(bootstrap, values)
 
     env = dict(os.environ, FLOOR_BOOTSTRAP=bootstrap, FLOOR_DATADIR=tempfile.mkdtemp())
     argv = [sys.executable, __file__, "worker", "-l", "warn"]
