@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram
@@ -58,6 +59,12 @@ DEVICE_OBSERVATIONS = Counter(
     "Device observations by path: applied in the ingest agent (the raw record was in its "
     "device's partition) or sent through tike.devices.observations.",
     ["path"],
+)
+GC_PAUSE_SECONDS = Histogram(
+    "tike_gc_pause_seconds",
+    "Python garbage collector pauses of the worker, by generation (they stop every agent).",
+    ["generation"],
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
 )
 RESENT_OUTPUTS = Counter(
     "tike_resent_outputs_total",
@@ -128,3 +135,20 @@ def clear_situation() -> None:
                   SITUATION_RESPONSE):  # fmt: skip
         gauge.clear()
     _KPI_SET.clear()
+
+
+def watch_gc() -> None:
+    """Time each garbage collection into ``tike_gc_pause_seconds``."""
+    import gc
+
+    started: list[float] = []
+
+    def callback(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            started[:] = [time.perf_counter()]
+        elif started:
+            GC_PAUSE_SECONDS.labels(str(info.get("generation"))).observe(
+                time.perf_counter() - started[0]
+            )
+
+    gc.callbacks.append(callback)

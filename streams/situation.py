@@ -54,6 +54,7 @@ class Partitions:
         self.building: dict[int, asyncio.Task[Situation]] = {}
         self.generation = 0  # bumped when partitions are revoked: older rebuilds are stale
         self.since_snapshot: dict[int, int] = {}
+        self.snapshot_tasks: set[asyncio.Task[None]] = set()
         self.ruleset_in_force: dict[int, str] = {}
         #: Held from applying an input to its journal record being queued, so the timer's
         #: ticks and the agent's inputs reach the journal in the order they changed the state.
@@ -167,19 +168,25 @@ class Partitions:
         self.since_snapshot[partition] = self.since_snapshot.get(partition, 0) + 1
         if self.since_snapshot[partition] >= self.ctx.settings.snapshot_every:
             self.since_snapshot[partition] = 0
-            try:
-                # Everything before a snapshot is delivered, outputs included (the flush
-                # waits for the outbox; tike.situation.resend relies on it), and the
-                # snapshot describes the state up to this record.
-                await self.ctx.app.producer.flush()
-                meta = await fut
-                chunks = snapshot.encode(partition, meta.offset + 1, record["at"], sit.state)
-                for key_, value in chunks:
-                    await self.ctx.send(topics.SNAPSHOTS, key_, value, partition)
-                metrics.SNAPSHOTS.labels(str(partition)).inc()
-            except Exception:  # snapshots only shorten rebuilds: never stop the region
-                metrics.SNAPSHOT_FAILURES.inc()
-                log.exception("snapshot of partition %d failed; the journal has it all", partition)
+            # The state up to this record, taken now; written in the background, so inputs
+            # need not wait for the producer to drain.
+            blob = snapshot.pack(sit.state)
+            task = asyncio.ensure_future(self.write_snapshot(partition, fut, record["at"], blob))
+            self.snapshot_tasks.add(task)
+            task.add_done_callback(self.snapshot_tasks.discard)
+
+    async def write_snapshot(self, partition: int, fut: Any, at: str, blob: bytes) -> None:
+        try:
+            # Everything before a snapshot is delivered, outputs included (the flush waits
+            # for the outbox; tike.situation.resend relies on it).
+            await self.ctx.app.producer.flush()
+            meta = await fut
+            for key, value in snapshot.records(partition, meta.offset + 1, at, blob):
+                await self.ctx.send(topics.SNAPSHOTS, key, value, partition)
+            metrics.SNAPSHOTS.labels(str(partition)).inc()
+        except Exception:  # snapshots only shorten rebuilds: never stop the region
+            metrics.SNAPSHOT_FAILURES.inc()
+            log.exception("snapshot of partition %d failed; the journal has it all", partition)
 
 
 def count_output(topic: str, value: dict[str, Any]) -> None:

@@ -44,6 +44,7 @@ def run(settings: WorkerSettings) -> int:
     ensured = time.time()
     if created:
         log.info("created topics: %s", ", ".join(created))
+    metrics.watch_gc()
     if settings.metrics_port:
         try:
             start_http_server(settings.metrics_port, addr=settings.metrics_host)

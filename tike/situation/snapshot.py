@@ -18,11 +18,15 @@ import orjson
 CHUNK_BYTES = 256 * 1024
 
 
-def encode(
-    partition: int, journal_next_offset: int, taken_at: str, state: dict[str, Any]
+def pack(state: dict[str, Any]) -> bytes:
+    """The state, serialised and compressed (taken at once: the state goes on changing)."""
+    return zlib.compress(orjson.dumps(state), 1)
+
+
+def records(
+    partition: int, journal_next_offset: int, taken_at: str, blob: bytes
 ) -> list[tuple[bytes, bytes]]:
-    """(key, value) records of one snapshot."""
-    blob = zlib.compress(orjson.dumps(state), 1)
+    """(key, value) records of one snapshot of a :func:`pack` ed state."""
     parts = [blob[i : i + CHUNK_BYTES] for i in range(0, len(blob), CHUNK_BYTES)] or [b""]
     return [
         (
@@ -41,6 +45,13 @@ def encode(
         )
         for i, part in enumerate(parts)
     ]
+
+
+def encode(
+    partition: int, journal_next_offset: int, taken_at: str, state: dict[str, Any]
+) -> list[tuple[bytes, bytes]]:
+    """(key, value) records of one snapshot."""
+    return records(partition, journal_next_offset, taken_at, pack(state))
 
 
 def decode(values: Iterable[bytes]) -> tuple[dict[str, Any], int] | None:
