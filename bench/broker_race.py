@@ -22,7 +22,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.integration.harness import start_broker
+from tike_cli.harness import start_broker
 
 
 async def read_all(bootstrap: str, tp: TopicPartition, total: int, out: list[int]) -> None:

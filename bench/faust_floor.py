@@ -138,7 +138,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=5000)
     args = parser.parse_args()
-    from tests.integration.harness import start_broker
+    from tike_cli.harness import start_broker
 
     logs = Path(tempfile.mkdtemp(prefix="tike-floor-"))
     broker, bootstrap = start_broker(logs)

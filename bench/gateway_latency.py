@@ -25,9 +25,9 @@ from websockets.asyncio.client import ClientConnection, connect
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.integration.gw import fall_alarm, next_frame, team_on_duty, token
-from tests.integration.harness import Gateway, producer, worker_stack
 from tike import topics
+from tike_cli.gateway_client import fall_alarm, next_frame, team_on_duty, token
+from tike_cli.harness import Gateway, producer, worker_stack
 
 
 def _pct(values: list[float], q: float) -> float:

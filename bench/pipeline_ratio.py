@@ -31,9 +31,9 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from simulators.collect import Collector
-from tests.integration.harness import worker_stack
 from tike import topics
 from tike.examples import example
+from tike_cli.harness import worker_stack
 
 BARE_IN, BARE_OUT = "bench.bare.in", "bench.bare.out"
 TICKS = os.sysconf("SC_CLK_TCK")

@@ -42,21 +42,21 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import itertools
 
-from tests.integration.harness import (
+from tike import topics
+from tike.examples import example
+from tike.records import stable_id
+from tike_cli.harness import (
     Collector,
     Feeder,
     Worker,
     assigned,
     log_times,
+    lost,
     producer,
     second_worker,
     wait_decided,
     worker_stack,
 )
-from tests.integration.test_restart import lost
-from tike import topics
-from tike.examples import example
-from tike.records import stable_id
 
 
 async def one_run(broker: str, worker: Worker, early: bool) -> tuple[int, int]:

@@ -29,9 +29,9 @@ import cel
 from rules.engine import Router
 from rules.vocabulary import build_fields
 from simulators.basic import BasicSimulator
-from tike.normalise import normalise
 from tike.records import Origin
 from tike.regions import load_registry
+from tike_core.normalise import normalise
 
 FIELDS_USED = ["source", "alarm_code", "operator_assessment", "urgency", "disposition",
                "transport_origin", "condition_category", "age_band", "municipality"]  # fmt: skip

@@ -33,9 +33,9 @@ from simulators.basic import BasicSimulator, stamp
 from simulators.scenario import Scenario
 from tike import topics
 from tike.events import DEVICE_STATUSES
-from tike.normalise import call_needs_action
 from tike.records import stable_id
 from tike.regions import Region
+from tike_core.normalise import call_needs_action
 
 #: The need id an input becomes, by the normaliser's own rules (None: no need).
 NEED_ID = {

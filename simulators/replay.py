@@ -31,7 +31,7 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaProducer
 
-from tike.kafka_log import partitions_of, read_records
+from streams.kafka_log import partitions_of, read_records
 
 #: Fields that identify an input; ``fresh`` replays derive new ones.
 ID_FIELDS = ("event_id", "request_id", "call_id")

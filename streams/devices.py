@@ -1,4 +1,4 @@
-"""Device supervision agent and timer. The logic is in :mod:`tike.devices`.
+"""Device supervision agent and timer. The logic is in :mod:`tike_core.devices`.
 
 Observations arrive keyed by device id, so each device's state lives in one partition, in a
 :class:`~streams.keyed_state.KeyedState` whose changelog is ``tike.devices.state``. The timer
@@ -21,9 +21,9 @@ from streams.context import StreamContext, encode
 from streams.errors import RawRecord
 from streams.keyed_state import KeyedState
 from tike import topics
-from tike.decode import Reason, Rejection
-from tike.devices import is_overdue, observe, silence_check, worth_writing
 from tike.records import DeviceObservation
+from tike_core.decode import Reason, Rejection
+from tike_core.devices import is_overdue, observe, silence_check, worth_writing
 
 log = logging.getLogger(__name__)
 #: ``last_seen`` is written to the changelog when it moved this share of the heartbeat
@@ -42,7 +42,7 @@ class DeviceSupervisor:
         self.ctx = ctx
         settings = ctx.settings
         self.timeout = timedelta(seconds=settings.heartbeat_timeout_s)
-        #: How far ``last_seen`` may run ahead of the changelog (tike.devices.worth_writing).
+        #: How far ``last_seen`` may run ahead of the changelog (tike_core.devices.worth_writing).
         self.write_every = self.timeout * STATE_WRITE_FRACTION
         self.states = KeyedState(
             settings.kafka_bootstrap, topics.DEVICE_STATE, ctx.send, settings.fetch_wait_ms

@@ -15,8 +15,8 @@ from datetime import UTC, datetime
 import orjson
 
 from streams import metrics
-from tike.decode import Rejection
 from tike.records import DeadLetter
+from tike_core.decode import Rejection
 
 log = logging.getLogger("tike.deadletter")
 

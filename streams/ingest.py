@@ -1,5 +1,5 @@
 """Ingest agents: decode, validate and normalise each input topic. Thin: the logic is in
-:mod:`tike.decode` and :mod:`tike.normalise`."""
+:mod:`tike_core.decode` and :mod:`tike_core.normalise`."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ from streams.context import StreamContext
 from streams.devices import DeviceSupervisor
 from streams.errors import RawRecord
 from tike import logs, topics
-from tike.decode import Reason, Rejection, decode
-from tike.normalise import Emit, normalise
 from tike.records import DeviceObservation, Origin
+from tike_core.decode import Reason, Rejection, decode
+from tike_core.normalise import Emit, normalise
 
 log = logging.getLogger(__name__)
 

@@ -95,7 +95,7 @@ _KPI_SET: dict[str, set[tuple[Gauge, tuple[str, ...]]]] = {}  # label sets set p
 
 
 def observe_kpis(region: str, kpis: dict[str, Any]) -> None:
-    """Set the situation gauges from one region's KPI entry (tike/situation/kpi.py). Label
+    """Set the situation gauges from one region's KPI entry (tike_core/situation/kpi.py). Label
     sets the entry no longer has (a source gone from the window, a time with no sample)
     are removed, not left at their last value."""
     now: set[tuple[Gauge, tuple[str, ...]]] = set()

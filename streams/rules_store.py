@@ -12,8 +12,8 @@ from aiokafka import AIOKafkaProducer
 
 from rules.activation import Applied, Refusal, RulesetActivation, active, history
 from rules.engine import Router
+from streams.kafka_log import partitions_of, read_partition
 from tike import topics
-from tike.kafka_log import partitions_of, read_partition
 from tike.regions import Registry
 
 

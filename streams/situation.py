@@ -1,6 +1,6 @@
 """The situation agent: one place per region partition where needs are de-duplicated,
 routed and dispatched, team actions and control-room actions applied, and time-outs and KPIs
-checked. The logic is in :mod:`tike.situation.machine`.
+checked. The logic is in :mod:`tike_core.situation.machine`.
 
 Inputs (all keyed by region, co-partitioned): ``tike.intake`` (needs before
 de-duplication), ``tike.team-state``, ``tike.calls`` and ``tike.region-commands`` (team
@@ -11,7 +11,7 @@ outputs that record lists go to ``tike.needs`` (each need once), ``tike.dispatch
 ``tike.board`` and ``tike.decisions`` as soon as it is on the broker, never before
 (:mod:`streams.outbox`). On taking a partition the agent rebuilds its state from the newest
 snapshot on ``tike.snapshots`` and the journal after it, sends again the outputs of journal
-records that may not have been delivered (:mod:`tike.situation.resend`), and skips inputs the
+records that may not have been delivered (:mod:`tike_core.situation.resend`), and skips inputs the
 state already holds, so a crash neither loses nor repeats a transition.
 """
 
@@ -29,14 +29,14 @@ from rules.engine import Router
 from streams import metrics
 from streams.context import StreamContext
 from streams.errors import RawRecord
+from streams.kafka_log import committed_offsets, read_partition
 from streams.outbox import Outbox
 from streams.routing import RulesFollower
 from streams.watchdog import Watchdog, highwaters_of
 from tike import logs, topics
-from tike.decode import Reason, Rejection
-from tike.kafka_log import committed_offsets, read_partition
-from tike.situation import resend, snapshot
-from tike.situation.machine import Record, Situation, Timing, empty_state
+from tike_core.decode import Reason, Rejection
+from tike_core.situation import resend, snapshot
+from tike_core.situation.machine import Record, Situation, Timing, empty_state
 
 log = logging.getLogger(__name__)
 #: How far before the first journal record to send again the rebuild looks on ``tike.needs``
@@ -169,7 +169,7 @@ class Partitions:
             self.since_snapshot[partition] = 0
             try:
                 # Everything before a snapshot is delivered, outputs included (the flush
-                # waits for the outbox; tike.situation.resend relies on it), and the
+                # waits for the outbox; tike_core.situation.resend relies on it), and the
                 # snapshot describes the state up to this record.
                 await self.ctx.app.producer.flush()
                 meta = await fut

@@ -1,3 +1,3 @@
-from tike.cli import main
+from tike_cli.cli import main
 
 raise SystemExit(main())

@@ -20,7 +20,7 @@ def _logging(level: str, fmt: str) -> None:
 
 def cmd_up(args: argparse.Namespace) -> int:
     from tike.settings import StackSettings
-    from tike.stack import up
+    from tike_cli.stack import up
 
     if args.realistic and not args.simulate:
         print("tike up: --realistic needs --simulate", file=sys.stderr)
@@ -183,7 +183,7 @@ def cmd_settings(args: argparse.Namespace) -> int:
 
 
 def cmd_topics(args: argparse.Namespace) -> int:
-    from tike.kafka_admin import ensure_topics
+    from streams.kafka_admin import ensure_topics
     from tike.settings import WorkerSettings
     from tike.topics import topics_table
 
@@ -330,8 +330,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("settings", cmd_settings, "Print the table of TIKE_ settings (Markdown).")
     p = add("topics", cmd_topics, "Print the topic table, or create the topics.")
     p.add_argument("--create", action="store_true", help="create missing topics in Kafka")
-    from tike.rules_cli import add_parser
-    from tike.whatif.cli import add_parser as add_whatif
+    from tike_cli.rules_cli import add_parser
+    from tike_cli.whatif_cli import add_parser as add_whatif
 
     add_parser(sub)
     add_whatif(sub)

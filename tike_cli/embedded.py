@@ -171,4 +171,4 @@ def spawn(
 
 def tike_command(*args: str) -> list[str]:
     """Run a `tike` subcommand with this interpreter (works without the console script)."""
-    return [sys.executable, "-m", "tike", *args]
+    return [sys.executable, "-m", "tike_cli", *args]

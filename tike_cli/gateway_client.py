@@ -13,9 +13,9 @@ import orjson
 from websockets.asyncio.client import ClientConnection
 
 from gateway.auth import issue
-from tests.integration.harness import SECRET
 from tike import topics
 from tike.examples import example
+from tike_cli.harness import SECRET
 
 Frame = dict[str, Any]
 

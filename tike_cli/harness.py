@@ -18,7 +18,12 @@ import orjson
 from aiokafka import AIOKafkaProducer
 
 from simulators.collect import Collector, Received
-from tike.embedded import (
+from streams.kafka_admin import ensure_topics, wait_for_broker
+from streams.kafka_log import partitions_of, read_partition
+from tike import topics
+from tike.examples import example
+from tike.records import stable_id
+from tike_cli.embedded import (
     Child,
     broker_command,
     free_port,
@@ -27,8 +32,6 @@ from tike.embedded import (
     tike_command,
     wait_port,
 )
-from tike.examples import example
-from tike.kafka_admin import ensure_topics, wait_for_broker
 
 PARTITIONS = 4
 __all__ = ["Collector", "Received", "Worker", "producer"]
@@ -301,3 +304,42 @@ async def wait_decided(decisions: Collector, need_ids: Iterable[str], timeout: f
         if want <= {r.json()["need_id"] for r in decisions.records}:
             return
         await asyncio.sleep(0.2)
+
+
+async def lost(
+    missing: set[object],
+    placed: dict[object, asyncio.Future[Any]],
+    intake: Collector,
+    worker: Worker,
+) -> str:
+    """Where the lost needs stopped: never ingested (by alarm partition and offset), or
+    ingested but never published by the situation agent (and whether it dropped them as
+    redeliveries)."""
+    ingested = {n["origin"]["event_id"] for n in intake.matching(lambda n: True)}
+    stuck = sorted(
+        (r.partition, r.offset) for r in intake.records if r.json()["origin"]["event_id"] in missing
+    )
+    log = worker.log_path.read_text(errors="replace")
+    dropped = sum(
+        1
+        for event_id in missing & ingested
+        if f"duplicate need {stable_id('need', 'alarm', str(event_id))} dropped" in log
+    )
+    where: dict[int, list[int]] = {}
+    for event_id in missing - ingested:
+        meta = await placed[event_id]
+        where.setdefault(meta.partition, []).append(meta.offset)
+    never = {p: sorted(o) for p, o in sorted(where.items())}
+    # Read tike.needs again from the start: are they there after all (a reading problem)?
+    bootstrap = worker.env["TIKE_KAFKA_BOOTSTRAP"]
+    reread = set()
+    for partition in await partitions_of(bootstrap, topics.NEEDS):
+        for value, _, _ in await read_partition(bootstrap, topics.NEEDS, partition, 0):
+            reread.add(orjson.loads(value)["origin"]["event_id"])
+    return (
+        f"{len(missing & reread)} of the missing are on tike.needs when it is read again; "
+        f"{len(missing)} needs lost: {len(missing & ingested)} on tike.intake but not on "
+        f"tike.needs ({dropped} of them dropped as duplicates; tike.intake (partition, offset) "
+        f"{stuck}); {len(missing - ingested)} "
+        f"never ingested, tike.in.alarms offsets {never}"
+    )

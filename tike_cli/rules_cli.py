@@ -80,7 +80,7 @@ def cmd_test(args: argparse.Namespace, registry: Registry) -> int:
 
 
 def cmd_dry_run(args: argparse.Namespace, registry: Registry) -> int:
-    from tike.rules_store import active_router, recorded_needs
+    from streams.rules_store import active_router, recorded_needs
 
     candidate = _load(args.file, registry)
     if candidate is None:
@@ -117,7 +117,7 @@ def cmd_dry_run(args: argparse.Namespace, registry: Registry) -> int:
 
 
 def cmd_activate(args: argparse.Namespace, registry: Registry) -> int:
-    from tike.rules_store import new_activation, publish
+    from streams.rules_store import new_activation, publish
 
     router = _load(args.file, registry)
     if router is None:
@@ -136,7 +136,7 @@ def cmd_activate(args: argparse.Namespace, registry: Registry) -> int:
 
 def cmd_show(args: argparse.Namespace, registry: Registry) -> int:
     from rules.activation import Applied, active
-    from tike.rules_store import read_history
+    from streams.rules_store import read_history
 
     results = asyncio.run(read_history(WorkerSettings().kafka_bootstrap, registry))
     current = active(results)

@@ -22,7 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
-from tike.embedded import (
+from streams.kafka_admin import ensure_topics, wait_for_broker
+from tike.settings import StackSettings
+from tike_cli.embedded import (
     Child,
     PortInUse,
     broker_command,
@@ -32,8 +34,6 @@ from tike.embedded import (
     tike_command,
     wait_port,
 )
-from tike.kafka_admin import ensure_topics, wait_for_broker
-from tike.settings import StackSettings
 
 #: Partitions per topic of the embedded stack, unless TIKE_TOPIC_PARTITIONS says otherwise.
 EMBEDDED_PARTITIONS = 2

@@ -1,4 +1,4 @@
-"""`tike whatif`: the thin command-line adapter of :mod:`tike.whatif`."""
+"""`tike whatif`: the thin command-line adapter of :mod:`simulators.whatif`."""
 
 from __future__ import annotations
 
@@ -64,8 +64,8 @@ def _router(spec: str | None, registry: Registry) -> Router:
 
 
 def build_config(side: Side, prepared: Any, registry: Registry, region: str) -> Any:
-    from tike.whatif.replay import Config
-    from tike.whatif.roster import load_roster, recorded_roster, shipped_roster
+    from simulators.whatif.replay import Config
+    from simulators.whatif.roster import load_roster, recorded_roster, shipped_roster
 
     if side.roster == "recorded" or (side.roster is None and prepared.team_reports):
         roster = recorded_roster(prepared.team_reports, prepared.end, registry)
@@ -79,11 +79,11 @@ def build_config(side: Side, prepared: Any, registry: Registry, region: str) -> 
 
 
 def cmd_whatif(args: argparse.Namespace) -> int:
+    from simulators.whatif.compare import compare
+    from simulators.whatif.inputs import prepare, read_recording, simulated_day, write_recording
+    from simulators.whatif.report import render_html
     from tike.regions import load_registry
     from tike.settings import WorkerSettings
-    from tike.whatif.compare import compare
-    from tike.whatif.inputs import prepare, read_recording, simulated_day, write_recording
-    from tike.whatif.report import render_html
 
     ws = WorkerSettings()
     registry = load_registry(ws.regions_dir)

@@ -13,7 +13,6 @@ from typing import Any
 
 from tike import topics
 from tike.events import AlarmStatus
-from tike.normalise import Emit
 from tike.records import (
     DeviceCondition,
     DeviceHealth,
@@ -23,6 +22,7 @@ from tike.records import (
     UnplannedNeed,
     stable_id,
 )
+from tike_core.normalise import Emit
 
 State = dict[str, Any]
 

@@ -9,7 +9,6 @@ from datetime import datetime
 from pydantic import BaseModel
 
 from tike import topics
-from tike.decode import Reason, Rejection
 from tike.events import (
     DEVICE_STATUSES,
     Call116117,
@@ -33,6 +32,7 @@ from tike.records import (
     stable_id,
 )
 from tike.regions import Municipality, Registry
+from tike_core.decode import Reason, Rejection
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from simulators.responders import Behaviour
+from simulators.whatif.inputs import Prepared
+from simulators.whatif.replay import Config, run
+from simulators.whatif.report import build_report
 from tike.regions import Registry
-from tike.whatif.inputs import Prepared
-from tike.whatif.replay import Config, run
-from tike.whatif.report import build_report
 
 
 @dataclass(frozen=True)

@@ -2,12 +2,13 @@
 
 A recording is what ``tike record`` writes (JSON Lines of input-topic records) or a day the
 simulator plays without a broker (:func:`simulated_day`). Each record is decoded and
-normalised exactly as the worker's ingest does (``tike.decode``, ``tike.normalise``), at the
-record's time: a simulator record's ``scenario_time`` when it has one (a compressed-clock run),
-otherwise the broker timestamp. What comes out, once for both runs of a what-if:
+normalised exactly as the worker's ingest does (``tike_core.decode``,
+``tike_core.normalise``), at the record's time: a simulator record's ``scenario_time`` when
+it has one (a compressed-clock run), otherwise the broker timestamp. What comes out, once for
+both runs of a what-if:
 
 - needs (alarms, transports, 116117 calls that need action, and devices that fell silent, by
-  the worker's own device supervision, ``tike.devices``);
+  the worker's own device supervision, ``tike_core.devices``);
 - 116117 call starts (the board's call count);
 - the teams' status reports (for ``roster=recorded``).
 
@@ -27,12 +28,12 @@ from typing import Any
 import orjson
 
 from tike import topics
-from tike.decode import Rejection, decode
-from tike.devices import observe, silence_check
 from tike.events import DEVICE_STATUSES
-from tike.normalise import normalise
 from tike.records import Origin
 from tike.regions import Region, Registry
+from tike_core.decode import Rejection, decode
+from tike_core.devices import observe, silence_check
+from tike_core.normalise import normalise
 
 #: Input topic -> the decoder's kind.
 KINDS = {

@@ -1,7 +1,7 @@
 """The what-if driver: a prepared recording through the real situation machine on a simulated
 clock, with no broker.
 
-- Needs and 116117 call starts go to :class:`~tike.situation.machine.Situation` at their
+- Needs and 116117 call starts go to :class:`~tike_core.situation.machine.Situation` at their
   recorded times; routing is the real :class:`~rules.engine.Router` (rules, the safety guard,
   team selection).
 - The roster becomes team reports at each shift's start (``available``) and end
@@ -29,12 +29,12 @@ from zoneinfo import ZoneInfo
 
 from rules.engine import Router
 from simulators.responders import Behaviour, plan
+from simulators.whatif.inputs import Prepared
+from simulators.whatif.roster import Roster
 from tike import topics
 from tike.regions import Registry
-from tike.situation import records as R
-from tike.situation.machine import Situation, Timing
-from tike.whatif.inputs import Prepared
-from tike.whatif.roster import Roster
+from tike_core.situation import records as R
+from tike_core.situation.machine import Situation, Timing
 
 #: Services that answer by phone: no travel to the client (the responder model's "on site"
 #: is then the call connecting).

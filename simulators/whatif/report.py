@@ -2,7 +2,7 @@
 differences, each difference traced to the needs it concerns; by hour, by municipality, day
 and night; as JSON and as an HTML page with inline SVG plots (no scripts, no CDN).
 
-KPI definitions are the board's (``tike.situation.kpi``), over the whole replay:
+KPI definitions are the board's (``tike_core.situation.kpi``), over the whole replay:
 
 - ``resolved_at_home``, ``sent_to_ed``, ``ambulance`` (an ``ambulance`` outcome or an
   ``ambulance_emergency`` need), ``share_at_home``, ``avoided_transports`` (transport requests
@@ -30,8 +30,8 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from simulators.whatif.replay import RunResult
 from tike.regions import Registry
-from tike.whatif.replay import RunResult
 
 AT_HOME = "resolved_at_home"
 #: Local hours counted as night (the default ruleset's night rules: 22:00-07:00).
@@ -120,7 +120,7 @@ def facts(r: RunResult) -> dict[str, dict[str, Any]]:
 
 
 def _pct(values: list[float], q: float) -> float | None:
-    """The board's percentile (tike.situation.kpi._pct); None if empty or never."""
+    """The board's percentile (tike_core.situation.kpi._pct); None if empty or never."""
     if not values:
         return None
     ordered = sorted(values)

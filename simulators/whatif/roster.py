@@ -38,11 +38,12 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+import tike.data
 from rules.loader import RuleError, RuleFileError
 from rules.vocabulary import Priority, Service
 from tike.regions import Registry, distance_km
 
-SHIPPED = Path(__file__).resolve().parents[1] / "data" / "rosters"
+SHIPPED = Path(tike.data.__file__).resolve().parent / "rosters"
 MAX_BYTES = 1 << 20
 TEAM_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 SKILL = re.compile(r"^[a-z0-9_]{1,40}$")

@@ -11,9 +11,9 @@ from gateway import metrics
 from gateway.projector import ACTIVE_DISPATCH, PROJECTED, items_of
 from streams.errors import RawRecord, dead_letter
 from tike import topics
-from tike.decode import Reason, Rejection
-from tike.situation import records
-from tike.situation.records import board_delta, dispatch_record, refusal_record
+from tike_core.decode import Reason, Rejection
+from tike_core.situation import records
+from tike_core.situation.records import board_delta, dispatch_record, refusal_record
 
 AT = "2025-03-01T12:00:00+00:00"
 LATENCY = "tike_gateway_decision_latency_seconds_count"

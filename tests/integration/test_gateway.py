@@ -19,7 +19,8 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from tests.integration.conftest import Send
-from tests.integration.gw import (
+from tike import topics
+from tike_cli.gateway_client import (
     bearer,
     fall_alarm,
     get,
@@ -30,8 +31,7 @@ from tests.integration.gw import (
     token,
     until,
 )
-from tests.integration.harness import Gateway
-from tike import topics
+from tike_cli.harness import Gateway
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

@@ -21,9 +21,9 @@ from aiokafka import AIOKafkaConsumer
 from gateway.projector import Projector
 from gateway.store import Store
 from tests.integration.conftest import Send
-from tests.integration.gw import tag
 from tike import topics
 from tike.settings import GatewaySettings
+from tike_cli.gateway_client import tag
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 REGION = "etela-pohjanmaa"

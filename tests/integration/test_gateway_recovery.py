@@ -11,7 +11,8 @@ import pytest
 from websockets.asyncio.client import connect
 
 from tests.integration.conftest import Send
-from tests.integration.gw import (
+from tike_cli.embedded import Child, free_port, redis_command, spawn, wait_port
+from tike_cli.gateway_client import (
     fall_alarm,
     get,
     is_need,
@@ -21,8 +22,7 @@ from tests.integration.gw import (
     token,
     until,
 )
-from tests.integration.harness import Gateway
-from tike.embedded import Child, free_port, redis_command, spawn, wait_port
+from tike_cli.harness import Gateway
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

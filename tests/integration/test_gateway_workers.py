@@ -14,9 +14,9 @@ from websockets.asyncio.client import connect
 
 from gateway.store import LEASE
 from tests.integration.conftest import Send
-from tests.integration.gw import next_frame, tag, token, until
-from tests.integration.harness import Gateway
 from tike import topics
+from tike_cli.gateway_client import next_frame, tag, token, until
+from tike_cli.harness import Gateway
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

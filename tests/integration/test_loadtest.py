@@ -10,8 +10,8 @@ import pytest
 from gateway.auth import issue
 from simulators.loadtest import loadtest, write_report
 from simulators.scenario import load_scenario
-from tests.integration.harness import SECRET, Gateway
 from tike.regions import load_registry
+from tike_cli.harness import SECRET, Gateway
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

@@ -11,9 +11,9 @@ import orjson
 import pytest
 import pytest_asyncio
 
-from tests.integration.harness import Collector, Worker
 from tike import topics
 from tike.examples import example
+from tike_cli.harness import Collector, Worker
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

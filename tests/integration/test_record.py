@@ -13,8 +13,8 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from simulators.replay import load, record
-from tests.integration.harness import producer
 from tike import topics
+from tike_cli.harness import producer
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -67,7 +67,7 @@ def test_the_cli_records_the_last_duration(broker: str, tmp_path: Path) -> None:
     since = (datetime.now(UTC) - timedelta(minutes=45)).isoformat()
     env = {"TIKE_KAFKA_BOOTSTRAP": broker, "PATH": "/usr/bin:/bin"}
     result = subprocess.run(
-        [sys.executable, "-m", "tike", "record", topics.TRANSPORTS, "--out", str(out),
+        [sys.executable, "-m", "tike_cli", "record", topics.TRANSPORTS, "--out", str(out),
          "--since", since, "--duration", "40m"],
         env=env, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
@@ -75,7 +75,7 @@ def test_the_cli_records_the_last_duration(broker: str, tmp_path: Path) -> None:
     assert [orjson_age(line) for line in out.read_bytes().splitlines()] == [30, 9]
     assert "recorded 2 records" in result.stderr
     result = subprocess.run(
-        [sys.executable, "-m", "tike", "record", topics.TRANSPORTS, "--out", str(out),
+        [sys.executable, "-m", "tike_cli", "record", topics.TRANSPORTS, "--out", str(out),
          "--duration", "10m"],
         env=env, capture_output=True, text=True, timeout=60,
     )  # fmt: skip

@@ -18,9 +18,9 @@ import pytest
 import pytest_asyncio
 
 from rules.engine import DEFAULT_RULESET
-from tests.integration.harness import Collector, Worker
 from tike import topics
 from tike.examples import example
+from tike_cli.harness import Collector, Worker
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -29,7 +29,11 @@ def tike(broker: str, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TIKE_")}
     env["TIKE_KAFKA_BOOTSTRAP"] = broker
     return subprocess.run(
-        [sys.executable, "-m", "tike", *args], env=env, capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "tike_cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 

@@ -17,8 +17,8 @@ from simulators.replay import (
     schedule,
     time_window,
 )
-from tike.decode import decode
 from tike.examples import example
+from tike_core.decode import decode
 
 
 def _alarm(ts: int) -> Recorded:

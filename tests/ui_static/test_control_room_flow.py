@@ -11,11 +11,11 @@ import orjson
 import pytest
 
 from tests.integration.conftest import Send
-from tests.integration.gw import tag
 from tests.ui_static.conftest import Page
 from tike import topics
 from tike.examples import example
 from tike.records import stable_id
+from tike_cli.gateway_client import tag
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

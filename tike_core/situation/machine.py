@@ -18,8 +18,8 @@ from rules.decision import Decision
 from rules.engine import Router
 from tike import topics
 from tike.records import stable_id
-from tike.situation import records as R
-from tike.situation.kpi import compute_kpis
+from tike_core.situation import records as R
+from tike_core.situation.kpi import compute_kpis
 
 State = dict[str, Any]
 Record = dict[str, Any]
@@ -34,7 +34,7 @@ class Timing:
     history_s: float = 86400.0
     timeline_max: int = 40
     kpi_include_synthetic: bool = True
-    #: Publish KPI deltas on ticks. A what-if replay (tike/whatif) computes its KPIs once at
+    #: Publish KPI deltas on ticks. A what-if replay (simulators/whatif) computes its KPIs once at
     #: the end and turns this off; nothing else in a tick depends on it.
     publish_kpis: bool = True
 

@@ -7,8 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tike.regions import Registry
-from tike.whatif.roster import (
+from simulators.whatif.roster import (
     SHIPPED,
     RosterFileError,
     load_roster,
@@ -16,6 +15,7 @@ from tike.whatif.roster import (
     recorded_roster,
     shipped_roster,
 )
+from tike.regions import Registry
 
 TZ = ZoneInfo("Europe/Helsinki")
 
@@ -125,8 +125,8 @@ def test_a_scenario_run_is_replayed_on_its_scenario_clock(registry: Registry) ->
     scenario's in scenario_time: the what-if uses the scenario's, as the rules would."""
     import orjson
 
+    from simulators.whatif.inputs import prepare
     from tike.examples import example
-    from tike.whatif.inputs import prepare
 
     value = orjson.loads(example("safety_alarm").model_dump_json())
     value.update(

@@ -1,6 +1,6 @@
 import pytest
 
-from tike.fetch_wait import FetchWait
+from streams.fetch_wait import FetchWait
 
 
 def test_an_idle_consumer_waits_long_and_turns_hot_on_the_first_records() -> None:

@@ -4,8 +4,14 @@ from pathlib import Path
 
 import pytest
 
+from simulators.whatif.inputs import (
+    Prepared,
+    prepare,
+    read_recording,
+    simulated_day,
+    write_recording,
+)
 from tike.regions import Registry, load_registry
-from tike.whatif.inputs import Prepared, prepare, read_recording, simulated_day, write_recording
 
 
 @pytest.fixture(scope="session")

@@ -1,9 +1,9 @@
 from datetime import UTC, datetime, timedelta
 
 from tike import topics
-from tike.devices import is_overdue, observe, silence_check, worth_writing
 from tike.events import AlarmStatus
 from tike.records import DeviceCondition, DeviceHealth, DeviceObservation, UnplannedNeed
+from tike_core.devices import is_overdue, observe, silence_check, worth_writing
 
 T0 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 TIMEOUT = timedelta(minutes=15)

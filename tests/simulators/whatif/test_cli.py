@@ -7,7 +7,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from tike.cli import main
+from tike_cli.cli import main
 
 
 def test_whatif_writes_json_and_html(

@@ -5,9 +5,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tike.decode import Reason, Rejection, decode
 from tike.events import EventBase, SafetyAlarm
 from tike.examples import example
+from tike_core.decode import Reason, Rejection, decode
 
 MAX = 65536
 

@@ -1,11 +1,11 @@
 import orjson
 import pytest
 
-from tike.cli import main
-from tike.decode import decode
 from tike.events import EventBase
 from tike.examples import EXAMPLES
 from tike.topics import topics_table
+from tike_cli.cli import main
+from tike_core.decode import decode
 
 
 @pytest.mark.parametrize("kind", sorted(EXAMPLES))
@@ -32,7 +32,7 @@ def test_topics_table_lists_every_topic(capsys: pytest.CaptureFixture[str]) -> N
 
 @pytest.mark.parametrize(("text", "rate"), [("nationwide", 25.0), ("stress", 250.0), ("2.5", 2.5)])
 def test_rate_takes_a_number_or_a_preset(text: str, rate: float) -> None:
-    from tike.cli import build_parser
+    from tike_cli.cli import build_parser
 
     args = build_parser().parse_args(["loadtest", "--rate", text])
     assert args.rate == rate

@@ -14,13 +14,13 @@ import orjson
 
 from rules.dryrun import dry_run
 from rules.engine import DEFAULT_RULESET, Router
+from simulators.whatif.compare import compare
+from simulators.whatif.inputs import Prepared
+from simulators.whatif.replay import Config, RunResult, run
+from simulators.whatif.report import KPI_KEYS, facts, render_html
+from simulators.whatif.roster import Roster, shipped_roster
 from tike.regions import Registry
-from tike.situation.kpi import _window
-from tike.whatif.compare import compare
-from tike.whatif.inputs import Prepared
-from tike.whatif.replay import Config, RunResult, run
-from tike.whatif.report import KPI_KEYS, facts, render_html
-from tike.whatif.roster import Roster, shipped_roster
+from tike_core.situation.kpi import _window
 
 SEED = 7
 

@@ -8,7 +8,7 @@ import pytest
 
 from rules.engine import Router
 from tike import topics
-from tike.situation.machine import Record, Situation, Timing, empty_state
+from tike_core.situation.machine import Record, Situation, Timing, empty_state
 
 T0 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 ROUTER = Router.default()

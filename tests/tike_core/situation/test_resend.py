@@ -1,11 +1,11 @@
-"""Which journaled outputs a rebuilt partition sends again (tike.situation.resend)."""
+"""Which journaled outputs a rebuilt partition sends again (tike_core.situation.resend)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from tike import topics
-from tike.situation.resend import need_ids, to_resend, undelivered
+from tike_core.situation.resend import need_ids, to_resend, undelivered
 
 
 def record(offset: int | None, *outputs: dict[str, Any], topic: str = topics.INTAKE) -> Any:

@@ -3,10 +3,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tike import topics
-from tike.decode import Reason, Rejection
 from tike.events import AlarmStatus, Call116117, CallPhase, Disposition, SafetyAlarm, Urgency
 from tike.examples import example
-from tike.normalise import MAX_FUTURE_SKEW_S, Emit, future_time, normalise
 from tike.records import (
     CallActivity,
     DeviceObservation,
@@ -16,6 +14,8 @@ from tike.records import (
     UnplannedNeed,
 )
 from tike.regions import load_registry
+from tike_core.decode import Reason, Rejection
+from tike_core.normalise import MAX_FUTURE_SKEW_S, Emit, future_time, normalise
 
 REG = load_registry()
 # example() dates its events at the time it is called: each test takes "now" when it

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tike.settings import StackSettings, WorkerSettings
-from tike.stack import RunLock, Stack, StackLocked
+from tike_cli.stack import RunLock, Stack, StackLocked
 
 
 def test_a_second_lock_on_the_same_directory_is_refused_with_the_holder_named(
@@ -49,7 +49,7 @@ def test_a_lock_held_by_a_live_process_is_refused_until_it_dies(tmp_path: Path) 
         [sys.executable, "-c", textwrap.dedent(f"""
             import sys, time
             from pathlib import Path
-            from tike.stack import RunLock
+            from tike_cli.stack import RunLock
             RunLock.of(Path({str(tmp_path)!r})).acquire()
             print("locked", flush=True)
             time.sleep(60)
@@ -86,7 +86,7 @@ def test_the_run_directory_holds_logs_and_state_unless_state_is_set(
 
 def test_sign_in_links_only_in_dev_and_on_loopback(monkeypatch: pytest.MonkeyPatch) -> None:
     from gateway.auth import verify
-    from tike.stack import DEMO_TEAM, sign_in_links
+    from tike_cli.stack import DEMO_TEAM, sign_in_links
 
     for name in ("TIKE_ENV", "TIKE_GATEWAY_HOST", "TIKE_GATEWAY_PORT", "TIKE_SECRET"):
         monkeypatch.delenv(name, raising=False)
