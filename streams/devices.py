@@ -14,16 +14,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiokafka.partitioner import DefaultPartitioner
-from pydantic import ValidationError
 
 from streams import metrics
 from streams.context import StreamContext, encode
-from streams.errors import RawRecord
 from streams.keyed_state import KeyedState
 from tike import topics
 from tike.records import DeviceObservation
-from tike_core.decode import Reason, Rejection
+from tike_core.decode import Rejection
 from tike_core.devices import is_overdue, observe, silence_check, worth_writing
+from tike_core.stage import RawRecord, device_observation
 
 log = logging.getLogger(__name__)
 #: ``last_seen`` is written to the changelog when it moved this share of the heartbeat
@@ -102,13 +101,12 @@ def register(ctx: StreamContext) -> DeviceSupervisor:
         async for event in ctx.events(stream):
             msg = event.message
             metrics.EVENTS_IN.labels(topics.DEVICE_OBSERVATIONS).inc()
-            try:
-                obs = DeviceObservation.model_validate_json(msg.value)
-            except (ValidationError, ValueError) as exc:
-                record = RawRecord(
-                    topics.DEVICE_OBSERVATIONS, msg.partition, msg.offset, msg.key, msg.value
-                )
-                await on_error(record, Rejection(Reason.INVALID_FIELDS, str(exc)[:500]))
+            record = RawRecord(
+                topics.DEVICE_OBSERVATIONS, msg.partition, msg.offset, msg.key, msg.value
+            )
+            obs = device_observation(record)
+            if isinstance(obs, Rejection):
+                await on_error(record, obs)
                 continue
             await supervisor.observe(msg.partition, obs)
 

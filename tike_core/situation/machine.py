@@ -123,6 +123,7 @@ class Tx:
             )
         return {
             "kind": "journal",
+            "schema_version": 1,
             "cause": self.cause,
             "at": self.at,
             "needs": self.needs,

@@ -9,6 +9,7 @@ import pytest
 from rules.engine import Router
 from tike import topics
 from tike_core.situation.machine import Record, Situation, Timing, empty_state
+from tike_core.testing import check_contract, journaled
 
 T0 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 ROUTER = Router.default()
@@ -47,6 +48,8 @@ class Harness:
     def _keep(self, record: Record | None) -> Record | None:
         if record is not None:
             self.journal.append(copy.deepcopy(record))
+            for item in journaled(record, "k", 0):  # every output keeps its contract
+                check_contract(item)
         return record
 
     def teams(self, *teams: dict[str, Any]) -> None:
