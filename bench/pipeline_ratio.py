@@ -33,7 +33,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from simulators.collect import Collector
 from tike import topics
 from tike.examples import example
+from tike_cli import harness
 from tike_cli.harness import worker_stack
+
+if not (Path.cwd() / "tike_cli").is_dir() and (Path.cwd() / "tike" / "__main__.py").is_file():
+    # A checkout from before the layer packages: its command line is `python -m tike`.
+    harness.tike_command = lambda *args: [sys.executable, "-m", "tike", *args]
 
 BARE_IN, BARE_OUT = "bench.bare.in", "bench.bare.out"
 TICKS = os.sysconf("SC_CLK_TCK")
