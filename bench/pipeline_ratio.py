@@ -7,8 +7,8 @@ Run from another checkout's directory (``cd ../old && python /path/to/bench/...`
 is that checkout's code: how the previous code is measured in the same command.
 
 Tike: alarms produced in one burst to tike.in.alarms until every routing decision is on
-tike.decisions (ingest, dedup, the situation agent with rules and team selection, the journal
-projector). Bare: the same alarm bytes on a topic of their own, read by one aiokafka consumer
+tike.decisions (ingest, dedup, the situation agent with rules and team selection, the
+outbox). Bare: the same alarm bytes on a topic of their own, read by one aiokafka consumer
 that decodes each with orjson and produces it to an output topic, until every output is read.
 Prints JSON with events/s of both and the ratio.
 """

@@ -33,7 +33,7 @@ from simulators.whatif.inputs import Prepared
 from simulators.whatif.roster import Roster
 from tike import topics
 from tike.regions import Registry
-from tike_core.situation import records as R
+from tike_core.situation import published as R
 from tike_core.situation.machine import Situation, Timing
 
 #: Services that answer by phone: no travel to the client (the responder model's "on site"

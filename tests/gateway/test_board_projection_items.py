@@ -1,4 +1,4 @@
-"""What the projector writes to Redis for each Kafka record (gateway/projector.py items_of)."""
+"""What the board projection writes to Redis for each Kafka record (items_of)."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ import orjson
 import pytest
 
 from gateway import metrics
-from gateway.projector import ACTIVE_DISPATCH, PROJECTED, items_of
+from gateway.board_projection import ACTIVE_DISPATCH, PROJECTED, items_of
 from streams.errors import RawRecord, dead_letter
 from tike import topics
 from tike_core.decode import Reason, Rejection
-from tike_core.situation import records
-from tike_core.situation.records import board_delta, dispatch_record, refusal_record
+from tike_core.situation import published
+from tike_core.situation.published import board_delta, dispatch_record, refusal_record
 
 AT = "2025-03-01T12:00:00+00:00"
 LATENCY = "tike_gateway_decision_latency_seconds_count"
@@ -156,7 +156,7 @@ def test_board_delta_with_naive_occurred_at_is_still_projected() -> None:
 
 
 def test_active_statuses_are_the_situation_ones() -> None:
-    assert records.ACTIVE == ACTIVE_DISPATCH
+    assert published.ACTIVE == ACTIVE_DISPATCH
 
 
 @pytest.mark.parametrize("status", ["requested", "received", "accepted", "in-progress"])

@@ -1,8 +1,8 @@
-"""The projector's retry loop (Projector.run) and its lease watch (LeaseWatch): pure logic.
+"""The projector's retry loop (BoardProjection.run) and its lease watch (LeaseWatch): pure logic.
 
 The projector's Redis and Kafka work is replaced by a scripted ``_acquire``/``_project``; the
 Redis client given to it points nowhere and is never used. The real failure (against a real
-broker and Redis) is in tests/integration/test_gateway_projector.py.
+broker and Redis) is in tests/integration/test_board_projection.py.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from gateway import metrics
-from gateway.projector import LeaseWatch, Projector
+from gateway.board_projection import BoardProjection
+from gateway.projection_lease import LeaseWatch
 from gateway.store import Store
 from tike.settings import GatewaySettings
 
@@ -24,7 +25,7 @@ NOWHERE = "redis://127.0.0.1:1/0"
 Step = Callable[[], BaseException | None]
 
 
-class Scripted(Projector):
+class Scripted(BoardProjection):
     """A projector whose attempts follow ``steps``: each one returns an exception to raise,
     or None to project until cancelled."""
 
@@ -63,7 +64,7 @@ async def test_a_cancelled_error_nobody_asked_for_is_retried_with_its_traceback(
     """What aiokafka's consumer stop leaks: a CancelledError while the task is not cancelled."""
     before = _failures("unexpected")
     p = Scripted([asyncio.CancelledError, lambda: RuntimeError("a bug"), lambda: None])
-    caplog.set_level(logging.WARNING, logger="gateway.projector")
+    caplog.set_level(logging.WARNING, logger="gateway.board_projection")
     task = asyncio.create_task(p.run())
     await asyncio.wait_for(p.projecting.wait(), 5)
     assert not task.done() and p.attempts == 3 and p.active
@@ -82,7 +83,7 @@ async def test_transient_errors_are_warnings_without_a_traceback(
 ) -> None:
     before = _failures("transient")
     p = Scripted([lambda: RedisConnectionError("Too many connections"), lambda: None])
-    caplog.set_level(logging.WARNING, logger="gateway.projector")
+    caplog.set_level(logging.WARNING, logger="gateway.board_projection")
     task = asyncio.create_task(p.run())
     await asyncio.wait_for(p.projecting.wait(), 5)
     (warning,) = caplog.records
@@ -96,7 +97,7 @@ async def test_transient_errors_are_warnings_without_a_traceback(
 
 async def test_pauses_double_up_to_the_most(caplog: pytest.LogCaptureFixture) -> None:
     p = Scripted([lambda: ValueError("again")] * 5 + [lambda: None])
-    caplog.set_level(logging.ERROR, logger="gateway.projector")
+    caplog.set_level(logging.ERROR, logger="gateway.board_projection")
     task = asyncio.create_task(p.run())
     await asyncio.wait_for(p.projecting.wait(), 5)
     waits = [r.args[-1] for r in caplog.records]
@@ -125,7 +126,7 @@ def test_lease_watch_reports_the_projection_down_after_a_lease_without_a_holder(
 ) -> None:
     watch = LeaseWatch(aioredis.Redis.from_url(NOWHERE), lease_s=5.0)
     t0 = watch.seen_at
-    caplog.set_level(logging.INFO, logger="gateway.projector")
+    caplog.set_level(logging.INFO, logger="gateway.projection_lease")
     assert watch.saw(True, t0 + 1) == 0.0 and not watch.down
     assert watch.saw(False, t0 + 5.5) == pytest.approx(4.5) and not watch.down  # within a lease
     assert watch.saw(False, t0 + 6.5) == pytest.approx(5.5) and watch.down

@@ -18,7 +18,7 @@ import pytest_asyncio
 import redis.asyncio as aioredis
 from aiokafka import AIOKafkaConsumer
 
-from gateway.projector import Projector
+from gateway.board_projection import BoardProjection
 from gateway.store import Store
 from tests.integration.conftest import Send
 from tike import topics
@@ -66,9 +66,9 @@ async def test_projector_survives_redis_refusing_right_after_the_consumer_starts
 ) -> None:
     # The pool type the gateway used to share (fails at once when exhausted), one connection.
     pool = aioredis.ConnectionPool.from_url(redis_url, max_connections=1)
-    projector = Projector(_settings(broker, redis_url), Store(aioredis.Redis.from_pool(pool)))
+    projector = BoardProjection(_settings(broker, redis_url), Store(aioredis.Redis.from_pool(pool)))
     projector.pauses = {"transient": (0.1, 0.5), "unexpected": (0.1, 0.5)}
-    caplog.set_level(logging.WARNING, logger="gateway.projector")
+    caplog.set_level(logging.WARNING, logger="gateway.board_projection")
     task = asyncio.create_task(projector.run())
     try:
         # `active` turns true just before the consumer starts; its start waits on the broker,
@@ -104,9 +104,9 @@ async def test_a_consumer_stopped_right_after_its_start_is_closed_without_raisin
     broker: str, redis_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     """aiokafka 0.14 raises CancelledError from a stop() right after start() (its coordinator
-    task was cancelled before it ever ran); Projector._stop logs it and closes the rest."""
+    task was cancelled before it ever ran); BoardProjection._stop logs it and closes the rest."""
     client = aioredis.Redis.from_url(redis_url)
-    projector = Projector(_settings(broker, redis_url), Store(client))
+    projector = BoardProjection(_settings(broker, redis_url), Store(client))
     consumer = AIOKafkaConsumer(bootstrap_servers=broker, group_id=None, enable_auto_commit=False)
     await consumer.start()
     try:

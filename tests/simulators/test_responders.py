@@ -7,7 +7,7 @@ from typing import Any
 import orjson
 
 from simulators.responders import Behaviour, Responders, plan, team_event
-from tike_core.situation import records as R
+from tike_core.situation import published as R
 
 
 def dispatch(i: int = 1, team: str = "sim-safety-responder-1", **need: Any) -> dict[str, Any]:

@@ -28,7 +28,7 @@ from tike import events as E
 from tike.records import NeedSource
 from tike.regions import load_registry
 from tike_core.situation import machine
-from tike_core.situation import records as R
+from tike_core.situation import published as R
 
 ROOT = Path(__file__).resolve().parents[2]
 LABELS = json.loads((ROOT / "ui_static" / "i18n" / "labels.json").read_text(encoding="utf-8"))

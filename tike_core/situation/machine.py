@@ -18,7 +18,7 @@ from rules.decision import Decision
 from rules.engine import Router
 from tike import topics
 from tike.records import stable_id
-from tike_core.situation import records as R
+from tike_core.situation import published as R
 from tike_core.situation.kpi import compute_kpis
 
 State = dict[str, Any]
