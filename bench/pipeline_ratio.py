@@ -96,8 +96,13 @@ async def wait_count(collector: Collector, n: int, timeout: float) -> float:
 
 
 async def bare_loop(bootstrap: str, n: int) -> None:
-    consumer = AIOKafkaConsumer(BARE_IN, bootstrap_servers=bootstrap, group_id=None,
-                                auto_offset_reset="earliest", fetch_max_wait_ms=5)  # fmt: skip
+    consumer = AIOKafkaConsumer(
+        BARE_IN,
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        auto_offset_reset="earliest",
+        fetch_max_wait_ms=5,
+    )
     prod = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, acks=1)
     await consumer.start()
     await prod.start()

@@ -460,9 +460,12 @@ async def _healthz_ms(port: int) -> float:
 
 
 async def _sample(
-    port: int, pids: dict[str, list[int]], redis_url: str, phase: list[str],
+    port: int,
+    pids: dict[str, list[int]],
+    redis_url: str,
+    phase: list[str],
     into: list[dict[str, Any]],
-) -> None:  # fmt: skip
+) -> None:
     """Once a second: CPU % of each process, /healthz latency, Redis clients and ops/s."""
     import redis.asyncio as aioredis
 

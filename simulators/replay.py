@@ -119,8 +119,9 @@ def time_window(
         else:
             start = now - span
     if start is not None and end is not None and end <= start:
-        raise ValueError(f"the window ends ({end.isoformat()}) before it starts "
-                         f"({start.isoformat()})")  # fmt: skip
+        raise ValueError(
+            f"the window ends ({end.isoformat()}) before it starts ({start.isoformat()})"
+        )
     return start, end
 
 

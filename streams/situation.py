@@ -92,14 +92,19 @@ class Partitions:
     async def rebuild(self, partition: int) -> Situation:
         s = self.ctx.settings
         started = time.monotonic()
-        snaps = await read_partition(s.kafka_bootstrap, topics.SNAPSHOTS, partition, 0,
-                                     fetch_wait_ms=s.fetch_wait_ms)  # fmt: skip
+        snaps = await read_partition(
+            s.kafka_bootstrap, topics.SNAPSHOTS, partition, 0, fetch_wait_ms=s.fetch_wait_ms
+        )
         found = snapshot.decode(raw for raw, _, _ in snaps)
         state, start = found if found is not None else (empty_state(), 0)
         records = await read_partition(
-            s.kafka_bootstrap, topics.JOURNAL, partition, 0,
-            fetch_wait_ms=s.fetch_wait_ms, start_offset=start,
-        )  # fmt: skip
+            s.kafka_bootstrap,
+            topics.JOURNAL,
+            partition,
+            0,
+            fetch_wait_ms=s.fetch_wait_ms,
+            start_offset=start,
+        )
         sit = Situation(self.router, self.timing, state)
         tail: list[tuple[Record, int]] = []
         for raw, ts, _ in records:
@@ -199,8 +204,11 @@ def count_output(topic: str, value: dict[str, Any]) -> None:
 
 def register(ctx: StreamContext, follower: RulesFollower, watchdog: Watchdog) -> None:
     app, settings = ctx.app, ctx.settings
-    timing = Timing(offer_timeout_s=settings.offer_timeouts, history_s=settings.need_history_s,
-                    kpi_include_synthetic=settings.kpi_include_synthetic)  # fmt: skip
+    timing = Timing(
+        offer_timeout_s=settings.offer_timeouts,
+        history_s=settings.need_history_s,
+        kpi_include_synthetic=settings.kpi_include_synthetic,
+    )
 
     def router() -> Router:
         return follower.router
@@ -287,9 +295,12 @@ def register(ctx: StreamContext, follower: RulesFollower, watchdog: Watchdog) ->
         await on_error(raw, Rejection(Reason.INTERNAL_ERROR, why))
         watchdog.processed(topic, partition, msg.offset)
 
-    app.agent(app.topic(*INPUTS, key_type=bytes, value_type=bytes, key_serializer="raw",
-                        value_serializer="raw"),
-              name="tike.situation")(watchdog.guard("tike.situation", situation))  # fmt: skip
+    app.agent(
+        app.topic(
+            *INPUTS, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
+        ),
+        name="tike.situation",
+    )(watchdog.guard("tike.situation", situation))
 
     async def tick() -> None:
         """Offer time-outs, SLAs and KPIs of every partition this worker holds, in process.

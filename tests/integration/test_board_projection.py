@@ -47,9 +47,17 @@ async def reader(redis_url: str) -> AsyncIterator[Store]:
 
 
 def _notice(entity_id: str) -> dict[str, object]:
-    return {"kind": "board_delta", "schema_version": 1, "region": REGION, "entity": "notice",
-            "id": entity_id, "version": 1, "op": "upsert", "at": "2026-11-23T12:00:00+00:00",
-            "data": {"text": "projected"}}  # fmt: skip
+    return {
+        "kind": "board_delta",
+        "schema_version": 1,
+        "region": REGION,
+        "entity": "notice",
+        "id": entity_id,
+        "version": 1,
+        "op": "upsert",
+        "at": "2026-11-23T12:00:00+00:00",
+        "data": {"text": "projected"},
+    }
 
 
 async def _projected(store: Store, entity_id: str, timeout: float) -> bool:

@@ -74,9 +74,10 @@ async def test_redis_restart_is_rebuilt_from_kafka_without_a_gateway_restart(
         redis_server.start()  # empty: no persistence
         # The same socket gets a snapshot of a new projection epoch, rebuilt from Kafka ...
         frame, _ = await until(
-            ws, lambda f, i: f["epoch"] not in (None, first["epoch"]) and i.get("id") == before,
+            ws,
+            lambda f, i: f["epoch"] not in (None, first["epoch"]) and i.get("id") == before,
             timeout=30,
-        )  # fmt: skip
+        )
         # ... and live changes again.
         after = await fall_alarm(send, "010")
         await until(ws, lambda f, i: i.get("id") == after and f["epoch"] == frame["epoch"])

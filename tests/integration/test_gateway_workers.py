@@ -30,9 +30,17 @@ def _workers(pid: int) -> list[int]:
 
 
 def _notice(entity_id: str, version: int) -> dict[str, object]:
-    return {"kind": "board_delta", "schema_version": 1, "region": "etela-pohjanmaa",
-            "entity": "notice", "id": entity_id, "version": version, "op": "upsert",
-            "at": "2026-11-23T12:00:00+00:00", "data": {"text": "workers"}}  # fmt: skip
+    return {
+        "kind": "board_delta",
+        "schema_version": 1,
+        "region": "etela-pohjanmaa",
+        "entity": "notice",
+        "id": entity_id,
+        "version": version,
+        "op": "upsert",
+        "at": "2026-11-23T12:00:00+00:00",
+        "data": {"text": "workers"},
+    }
 
 
 async def test_two_worker_processes_share_one_port_and_one_projector(

@@ -77,8 +77,14 @@ async def kill_scenario(broker: str, worker: Worker, late: bool) -> None:
     try:
         for team_id in ("big-a", "big-b"):
             status = orjson.loads(example("team_status").model_dump_json())
-            status.update(team_id=team_id, team_type="safety_responder", skills=["lifting"],
-                          capacity=50, shift=None, coverage=["743"])  # fmt: skip
+            status.update(
+                team_id=team_id,
+                team_type="safety_responder",
+                skills=["lifting"],
+                capacity=50,
+                shift=None,
+                coverage=["743"],
+            )
             await prod.send_and_wait(topics.TEAM_STATUS, orjson.dumps(status))
         await board.wait(lambda d: d["entity"] == "team" and d["id"] == "big-b")
         placed: dict[object, asyncio.Future[Any]] = {}
@@ -149,8 +155,11 @@ async def kill_scenario(broker: str, worker: Worker, late: bool) -> None:
             f"offers: {len(per_need)} needs, {sum(copies.values())} dispatch records, "
             f"{sum(v - 1 for v in copies.values())} identical re-sent copies"
         )
-        escalated = board.matching(lambda d: d["entity"] == "need" and d["id"] in need_ids
-                                   and d["data"]["phase"] == "escalated")  # fmt: skip
+        escalated = board.matching(
+            lambda d: (
+                d["entity"] == "need" and d["id"] in need_ids and d["data"]["phase"] == "escalated"
+            )
+        )
         assert len({d["id"] for d in escalated}) == TOTAL - 100
     finally:
         await prod.stop()

@@ -136,9 +136,13 @@ def test_a_second_stack_in_the_same_run_directory_is_refused(up, tmp_path: Path)
     proc, env = up
     _wait_up(proc)
     second = subprocess.run(
-        [sys.executable, "-m", "tike_cli", "up"], cwd=tmp_path, env=env,
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+        [sys.executable, "-m", "tike_cli", "up"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert second.returncode == 2
     assert f"another `tike up` (pid {proc.pid}) is running" in second.stderr
     assert "TIKE_RUN_DIR" in second.stderr
@@ -168,9 +172,13 @@ def test_taken_port_is_named_with_its_setting(tmp_path: Path) -> None:
         port = sock.getsockname()[1]
         env["TIKE_GATEWAY_PORT"] = str(port)
         result = subprocess.run(
-            [sys.executable, "-m", "tike_cli", "up"], cwd=tmp_path, env=env,
-            capture_output=True, text=True, timeout=60,
-        )  # fmt: skip
+            [sys.executable, "-m", "tike_cli", "up"],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
     assert result.returncode == 2
     assert f"port {port}" in result.stderr and "TIKE_GATEWAY_PORT" in result.stderr
 

@@ -94,11 +94,24 @@ def illegal(action: str, status: str, business: str | None) -> str | None:
 
 
 NEED_SUMMARY_KEYS = (
-    "source", "municipality", "location", "alarm_code", "operator_assessment", "urgency",
-    "disposition", "symptom_category", "condition_category", "transport_origin",
-    "transport_destination", "mobility", "infection_status", "age_band", "client_flags",
-    "client", "device_id",
-)  # fmt: skip
+    "source",
+    "municipality",
+    "location",
+    "alarm_code",
+    "operator_assessment",
+    "urgency",
+    "disposition",
+    "symptom_category",
+    "condition_category",
+    "transport_origin",
+    "transport_destination",
+    "mobility",
+    "infection_status",
+    "age_band",
+    "client_flags",
+    "client",
+    "device_id",
+)
 
 
 def dispatch_record(need: dict[str, Any], at: str, reason: str | None = None) -> dict[str, Any]:
@@ -195,9 +208,21 @@ def need_view(need: dict[str, Any]) -> dict[str, Any]:
 
 
 def team_view(team: dict[str, Any]) -> dict[str, Any]:
-    keys = ("team_id", "team_type", "status", "reported_status", "location", "coverage",
-            "capacity", "skills", "current_task", "need_id", "active", "reported_at",
-            "synthetic")  # fmt: skip
+    keys = (
+        "team_id",
+        "team_type",
+        "status",
+        "reported_status",
+        "location",
+        "coverage",
+        "capacity",
+        "skills",
+        "current_task",
+        "need_id",
+        "active",
+        "reported_at",
+        "synthetic",
+    )
     return {k: team.get(k) for k in keys}
 
 

@@ -22,19 +22,35 @@ def cause(topic: str) -> dict[str, Any]:
 
 
 def team(team_id: str, lat: float = 62.79, **kw: Any) -> dict[str, Any]:
-    base = {"team_id": team_id, "region": "etela-pohjanmaa", "team_type": "safety_responder",
-            "status": "available", "location": {"lat": lat, "lon": 22.84}, "skills": ["lifting"],
-            "capacity": 1, "shift": None, "coverage": ["743"], "reported_at": T0.isoformat(),
-            "synthetic": False}  # fmt: skip
+    base = {
+        "team_id": team_id,
+        "region": "etela-pohjanmaa",
+        "team_type": "safety_responder",
+        "status": "available",
+        "location": {"lat": lat, "lon": 22.84},
+        "skills": ["lifting"],
+        "capacity": 1,
+        "shift": None,
+        "coverage": ["743"],
+        "reported_at": T0.isoformat(),
+        "synthetic": False,
+    }
     base.update(kw)
     return base
 
 
 def fall(need_id: str = "need-1", **kw: Any) -> dict[str, Any]:
-    base = {"need_id": need_id, "region": "etela-pohjanmaa", "municipality": "743",
-            "source": "safety_alarm", "alarm_code": "fall_detected",
-            "operator_assessment": "no_injury", "occurred_at": T0.isoformat(),
-            "client_flags": [], "location": {"lat": 62.79, "lon": 22.84}}  # fmt: skip
+    base = {
+        "need_id": need_id,
+        "region": "etela-pohjanmaa",
+        "municipality": "743",
+        "source": "safety_alarm",
+        "alarm_code": "fall_detected",
+        "operator_assessment": "no_injury",
+        "occurred_at": T0.isoformat(),
+        "client_flags": [],
+        "location": {"lat": 62.79, "lon": 22.84},
+    }
     base.update(kw)
     return base
 
@@ -60,18 +76,35 @@ class Harness:
         return self._keep(self.sit.on_need(need, self.now, cause(topics.INTAKE)))
 
     def act(
-        self, team_id: str, action: str, need_id: str = "need-1", dispatch_id: str | None = None,
+        self,
+        team_id: str,
+        action: str,
+        need_id: str = "need-1",
+        dispatch_id: str | None = None,
         **kw: Any,
-    ) -> Record | None:  # fmt: skip
+    ) -> Record | None:
         d_id = dispatch_id or self.sit.state["needs"][need_id]["dispatch"]["dispatch_id"]
-        ev = {"kind": "team_event", "event_id": f"e-{len(self.journal)}", "team_id": team_id,
-              "dispatch_id": d_id, "action": action, **kw}  # fmt: skip
+        ev = {
+            "kind": "team_event",
+            "event_id": f"e-{len(self.journal)}",
+            "team_id": team_id,
+            "dispatch_id": d_id,
+            "action": action,
+            **kw,
+        }
         return self._keep(self.sit.on_team_event(ev, self.now, cause(topics.REGION_COMMANDS)))
 
     def control(self, command: str, need_id: str = "need-1", **kw: Any) -> Record | None:
-        ev = {"kind": "control_action", "event_id": f"c-{len(self.journal)}", "region":
-              "etela-pohjanmaa", "need_id": need_id, "command": command, "actor": "op1",
-              "reason": "test", **kw}  # fmt: skip
+        ev = {
+            "kind": "control_action",
+            "event_id": f"c-{len(self.journal)}",
+            "region": "etela-pohjanmaa",
+            "need_id": need_id,
+            "command": command,
+            "actor": "op1",
+            "reason": "test",
+            **kw,
+        }
         return self._keep(self.sit.on_control(ev, self.now, cause(topics.REGION_COMMANDS)))
 
     def tick(self, after_s: float) -> Record | None:
@@ -127,11 +160,20 @@ def test_full_path_to_completion_releases_the_team_and_counts(h: Harness) -> Non
     t = h.sit.state["teams"]["near"]
     assert t["status"] == "available" and t["active"] == [] and t["current_task"] is None
     statuses = [d["status"] for d in h.outputs(topics.DISPATCHES, "dispatch")]
-    assert statuses == ["requested", "received", "accepted", "in-progress", "in-progress",
-                        "completed"]  # fmt: skip
+    assert statuses == [
+        "requested",
+        "received",
+        "accepted",
+        "in-progress",
+        "in-progress",
+        "completed",
+    ]
     h.tick(1)
-    kpi = next(d["data"] for d in reversed(h.outputs(topics.BOARD, "board_delta"))
-               if d["entity"] == "kpi" and d["id"] == "etela-pohjanmaa")  # fmt: skip
+    kpi = next(
+        d["data"]
+        for d in reversed(h.outputs(topics.BOARD, "board_delta"))
+        if d["entity"] == "kpi" and d["id"] == "etela-pohjanmaa"
+    )
     day = kpi["24h"]
     assert day["resolved_at_home"] == 1 and day["share_at_home"] == 1.0
     assert day["offer_to_accept"] == {"median_s": 120.0, "p90_s": 120.0, "n": 1}
@@ -248,8 +290,11 @@ def test_replaying_the_journal_rebuilds_the_same_state(h: Harness) -> None:
     assert replay.redelivered(topics.INTAKE, {"need_id": "need-2"})
     assert not replay.redelivered(topics.INTAKE, {"need_id": "need-3"})
     acted = [r["events"] for r in h.journal if r.get("events")]
-    assert acted and all(replay.redelivered(topics.REGION_COMMANDS, {"event_id": e})
-                         for events in acted for e in events)  # fmt: skip
+    assert acted and all(
+        replay.redelivered(topics.REGION_COMMANDS, {"event_id": e})
+        for events in acted
+        for e in events
+    )
     assert not replay.redelivered(topics.REGION_COMMANDS, {"event_id": "never-seen"})
 
 
@@ -265,16 +310,26 @@ def test_old_closed_needs_are_pruned_with_a_remove_delta(h: Harness) -> None:
 def test_redeliveries_are_recognised_by_content_not_offset(h: Harness) -> None:
     h.need(fall())
     dispatch_id = h.need_state()["dispatch"]["dispatch_id"]
-    accept = {"kind": "team_event", "event_id": "e-accept", "team_id": "near",
-              "dispatch_id": dispatch_id, "action": "accept"}  # fmt: skip
+    accept = {
+        "kind": "team_event",
+        "event_id": "e-accept",
+        "team_id": "near",
+        "dispatch_id": dispatch_id,
+        "action": "accept",
+    }
     assert h.sit.on_team_event(accept, h.now, cause(topics.REGION_COMMANDS)) is not None
     # The same event again (a redelivery after a rebalance) is recognised before it could
     # be refused as an illegal accept-after-accept.
     assert h.sit.redelivered(topics.REGION_COMMANDS, accept)
     assert not h.sit.redelivered(topics.REGION_COMMANDS, {**accept, "event_id": "e-other"})
     assert h.sit.redelivered(topics.INTAKE, fall())
-    call = {"call_id": "call-1", "phase": "started", "occurred_at": T0.isoformat(),
-            "municipality": "743", "region": "etela-pohjanmaa"}  # fmt: skip
+    call = {
+        "call_id": "call-1",
+        "phase": "started",
+        "occurred_at": T0.isoformat(),
+        "municipality": "743",
+        "region": "etela-pohjanmaa",
+    }
     assert not h.sit.redelivered(topics.CALLS, call)
     assert h.sit.on_call(call, h.now, cause(topics.CALLS)) is not None
     assert h.sit.redelivered(topics.CALLS, call)
@@ -292,8 +347,11 @@ def test_redeliveries_are_recognised_by_content_not_offset(h: Harness) -> None:
 
 def _board_need(h: Harness, need_id: str = "need-1") -> dict[str, Any]:
     """The newest board entry of a need, as the board receives it."""
-    return next(d["data"] for d in reversed(h.outputs(topics.BOARD, "board_delta"))
-                if d["entity"] == "need" and d["id"] == need_id)  # fmt: skip
+    return next(
+        d["data"]
+        for d in reversed(h.outputs(topics.BOARD, "board_delta"))
+        if d["entity"] == "need" and d["id"] == need_id
+    )
 
 
 def test_completed_dispatch_keeps_no_business_status(h: Harness) -> None:
@@ -327,8 +385,7 @@ def test_board_entry_says_whom_to_call(h: Harness) -> None:
     assert view["call_id"] is None and view["transport_request_id"] is None
     h.need(fall("need-2", source="call_116117", alarm_code=None, call_id="call-99"))
     assert _board_need(h, "need-2")["call_id"] == "call-99"
-    h.need(fall("need-3", source="transport_request", alarm_code=None,
-                transport_request_id="tr-5"))  # fmt: skip
+    h.need(fall("need-3", source="transport_request", alarm_code=None, transport_request_id="tr-5"))
     assert _board_need(h, "need-3")["transport_request_id"] == "tr-5"
 
 
