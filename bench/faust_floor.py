@@ -44,16 +44,23 @@ def build_app(bootstrap: str, datadir: str) -> object:
             consumer._fetch_max_wait_ms = 5
             return consumer
 
-    class Consumer(faust_aiokafka.Consumer):
+    class FloorConsumer(faust_aiokafka.Consumer):
         def _new_consumer_thread(self) -> Thread:
             return Thread(self, loop=self.loop, beacon=self.beacon)
 
     class Transport(faust_aiokafka.Transport):
-        Consumer = Consumer
+        Consumer = FloorConsumer
 
     class App(faust.App):
         def _new_transport(self) -> object:
             return Transport(self.conf.broker_consumer, self)
+
+    if os.environ.get("FLOOR_SEAM"):  # Tike's consumer seam instead (streams/transport.py)
+        from streams.app import TikeApp
+        from streams.fetch_wait import FetchWait
+
+        TikeApp.tike_fetch_wait = FetchWait(hot_ms=5, idle_ms=150)
+        App = TikeApp  # type: ignore[misc,assignment]
 
     settings = {
         "broker": f"kafka://{bootstrap}",
@@ -92,7 +99,7 @@ def build_app(bootstrap: str, datadir: str) -> object:
 async def measure(bootstrap: str, n: int, logs: Path) -> dict[str, object]:
     from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-    from bench.pipeline_ratio import BARE_IN, BARE_OUT, alarms, bare_loop, produce, wait_count
+    from bench.pipeline_ratio import BARE_IN, BARE_OUT, alarms, bare_seconds, produce, wait_count
     from simulators.collect import Collector
 
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
@@ -101,12 +108,7 @@ async def measure(bootstrap: str, n: int, logs: Path) -> dict[str, object]:
     await admin.create_topics([NewTopic(t, 1 if t.startswith("bench") else 2, 1) for t in names])
     await admin.close()
     values = alarms(n)
-    await produce(bootstrap, BARE_IN, values)
-    out = await Collector(bootstrap, BARE_OUT).start()
-    started = time.monotonic()
-    await bare_loop(bootstrap, n)
-    bare_s = await wait_count(out, n, 300) - started
-    await out.stop()
+    bare_s = await bare_seconds(bootstrap, values)
 
     env = dict(os.environ, FLOOR_BOOTSTRAP=bootstrap, FLOOR_DATADIR=tempfile.mkdtemp())
     argv = [sys.executable, __file__, "worker", "-l", "warn"]
@@ -114,10 +116,12 @@ async def measure(bootstrap: str, n: int, logs: Path) -> dict[str, object]:
         worker = subprocess.Popen(argv, env=env, stdout=log, stderr=log)  # noqa: ASYNC220
     try:
         decisions = await Collector(bootstrap, OUTS[-1]).start()
-        await asyncio.sleep(12)  # the worker joins its group and takes the partitions
+        # Timed from when the worker has decided a first alarm: it has joined its group.
+        await produce(bootstrap, IN, values[:1])
+        await wait_count(decisions, 1, 120)
         started = time.monotonic()
         await produce(bootstrap, IN, values)
-        floor_s = await wait_count(decisions, n, 300) - started
+        floor_s = await wait_count(decisions, n + 1, 300) - started
         await decisions.stop()
     finally:
         worker.terminate()

@@ -121,19 +121,25 @@ async def bare_loop(bootstrap: str, n: int) -> None:
         await prod.stop()
 
 
+async def bare_seconds(bootstrap: str, values: list[bytes]) -> float:
+    """Seconds the bare loop takes over ``values``; the inputs are all on its topic before it
+    starts (``BARE_IN`` and ``BARE_OUT`` must exist)."""
+    await produce(bootstrap, BARE_IN, values)
+    out = await Collector(bootstrap, BARE_OUT).start()
+    started = time.monotonic()
+    await bare_loop(bootstrap, len(values))
+    took = await wait_count(out, len(values), 300) - started
+    await out.stop()
+    return took
+
+
 async def measure(bootstrap: str, n: int, worker_pid: int, keyed: bool) -> dict[str, object]:
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     await admin.create_topics([NewTopic(BARE_IN, 1, 1), NewTopic(BARE_OUT, 1, 1)])
     await admin.close()
     values = alarms(n)
-    # Bare loop first: the inputs are all there before it starts, as for Tike below.
-    await produce(bootstrap, BARE_IN, values)
-    out = await Collector(bootstrap, BARE_OUT).start()
-    started = time.monotonic()
-    await bare_loop(bootstrap, n)
-    bare_s = await wait_count(out, n, 300) - started
-    await out.stop()
+    bare_s = await bare_seconds(bootstrap, values)
     decisions = await Collector(bootstrap, topics.DECISIONS).start()
     needs = await Collector(bootstrap, topics.NEEDS).start()
     broker_pid = pid_listening(bootstrap.rsplit(":", 1)[1])

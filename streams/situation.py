@@ -208,6 +208,7 @@ def register(ctx: StreamContext, follower: RulesFollower, watchdog: Watchdog) ->
         offer_timeout_s=settings.offer_timeouts,
         history_s=settings.need_history_s,
         kpi_include_synthetic=settings.kpi_include_synthetic,
+        kpi_interval_s=settings.kpi_interval_s,
     )
 
     def router() -> Router:

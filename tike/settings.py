@@ -165,6 +165,9 @@ class WorkerSettings(CommonSettings):
     snapshot_every: int = Field(
         500, ge=1, description="Journal records between snapshots of a partition's state."
     )
+    kpi_interval_s: float = Field(
+        5.0, ge=0, description="Seconds between KPI recomputations (0: every tick)."
+    )
     kpi_include_synthetic: bool = Field(
         True, description="Count simulator (synthetic) needs and calls in the KPIs."
     )

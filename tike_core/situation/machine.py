@@ -37,6 +37,10 @@ class Timing:
     #: Publish KPI deltas on ticks. A what-if replay (simulators/whatif) computes its KPIs once at
     #: the end and turns this off; nothing else in a tick depends on it.
     publish_kpis: bool = True
+    #: Seconds between KPI recomputations (0: every tick). KPIs are rolling 1 h and 24 h
+    #: windows over every need held; recomputing them each second cost the live worker tens
+    #: of milliseconds per tick with a day of needs (docs/performance.md).
+    kpi_interval_s: float = 0.0
 
 
 def empty_state() -> State:
@@ -160,6 +164,7 @@ class Situation:
         self.timing = timing or Timing()
         self.state = state or empty_state()
         self._kpi_sent: dict[str, dict[str, Any]] = {}
+        self._kpi_at: datetime | None = None
         self._call_ids = {c[4] for c in self.state["calls"] if len(c) > 4}
 
     # --- journal ------------------------------------------------------------------------
@@ -604,11 +609,13 @@ class Situation:
         events = self.state.setdefault("events", {})
         for event_id in [e for e, at in events.items() if _at(at) < horizon]:
             del events[event_id]
-        kpis_now = (
-            compute_kpis(self.state, now, self.timing.kpi_include_synthetic)
-            if self.timing.publish_kpis
-            else {}
+        due = self._kpi_at is None or (
+            (now - self._kpi_at).total_seconds() >= self.timing.kpi_interval_s
         )
+        kpis_now = {}
+        if self.timing.publish_kpis and due:
+            self._kpi_at = now
+            kpis_now = compute_kpis(self.state, now, self.timing.kpi_include_synthetic)
         for region, kpis in kpis_now.items():
             if self._kpi_sent.get(region) != kpis:
                 self._kpi_sent[region] = kpis

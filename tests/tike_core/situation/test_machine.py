@@ -407,3 +407,21 @@ def test_acknowledge_without_a_reason_records_only_who(h: Harness) -> None:
     n = solo.need_state()
     assert n["alert"]["acknowledged_by"] == "op1"
     assert n["timeline"][-1][1:] == ["acknowledged", "op1"]
+
+
+def test_kpis_are_recomputed_at_most_once_per_kpi_interval() -> None:
+    h = Harness(kpi_interval_s=5)
+
+    def kpi_open() -> list[int]:
+        deltas = h.outputs(topics.BOARD, "board_delta")
+        return [d["data"]["open"] for d in deltas if d["id"] == "etela-pohjanmaa"]
+
+    h.need(fall("need-a"))
+    h.tick(1)  # the first KPI computation
+    assert kpi_open() == [1]
+    h.need(fall("need-b"))
+    h.tick(1)
+    h.tick(1)
+    assert kpi_open() == [1], "recomputed before the interval passed"
+    h.tick(3)  # 5 s after the first computation
+    assert kpi_open() == [1, 2]
