@@ -5,10 +5,12 @@ RUN useradd --create-home --uid 10001 tike
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY tike ./tike
-COPY streams ./streams
-COPY gateway ./gateway
+COPY tike_core ./tike_core
 COPY rules ./rules
+COPY streams ./streams
 COPY simulators ./simulators
+COPY gateway ./gateway
+COPY tike_cli ./tike_cli
 COPY ui_static ./ui_static
 RUN pip install --no-cache-dir . && mkdir -p /data && chown tike /data
 USER tike

@@ -16,7 +16,7 @@ from pathlib import Path
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from tike.embedded import broker_command, free_port, spawn, wait_port
+from tike_cli.embedded import broker_command, free_port, spawn, wait_port
 
 
 async def fetch_wait(

@@ -22,12 +22,13 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.integration.harness import start_broker
+from tike_cli.harness import start_broker
 
 
 async def read_all(bootstrap: str, tp: TopicPartition, total: int, out: list[int]) -> None:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
-                                enable_auto_commit=False, fetch_max_wait_ms=5)  # fmt: skip
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False, fetch_max_wait_ms=5
+    )
     await consumer.start()
     try:
         consumer.assign([tp])
@@ -49,8 +50,9 @@ async def one_run(bootstrap: str, topic: str, producers: int, total: int) -> tup
     tp = TopicPartition(topic, 0)
 
     async def produce(k: int) -> None:
-        prod = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=0,
-                                max_batch_size=1)  # fmt: skip
+        prod = AIOKafkaProducer(
+            bootstrap_servers=bootstrap, acks="all", linger_ms=0, max_batch_size=1
+        )
         await prod.start()
         for i in range(total // producers):
             await prod.send(topic, f"{k}-{i}".encode())
@@ -83,8 +85,10 @@ def main() -> None:
                 missed, found = asyncio.run(
                     one_run(bootstrap, f"race-{run}", args.producers, total)
                 )
-                print(f"run {run}: {args.producers} producers, {total} records: live reader "
-                      f"missed {len(missed)} {missed[:10]}; re-read has them: {found}")  # fmt: skip
+                print(
+                    f"run {run}: {args.producers} producers, {total} records: live reader "
+                    f"missed {len(missed)} {missed[:10]}; re-read has them: {found}"
+                )
         finally:
             child.stop()
 

@@ -57,7 +57,7 @@ def build_app(bootstrap: str, datadir: str) -> object:
 
     if os.environ.get("FLOOR_SEAM"):  # Tike's consumer seam instead (streams/transport.py)
         from streams.app import TikeApp
-        from tike.fetch_wait import FetchWait
+        from streams.fetch_wait import FetchWait
 
         TikeApp.tike_fetch_wait = FetchWait(hot_ms=5, idle_ms=150)
         App = TikeApp  # type: ignore[misc,assignment]
@@ -142,7 +142,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=5000)
     args = parser.parse_args()
-    from tests.integration.harness import start_broker
+    from tike_cli.harness import start_broker
 
     logs = Path(tempfile.mkdtemp(prefix="tike-floor-"))
     broker, bootstrap = start_broker(logs)

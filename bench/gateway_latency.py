@@ -25,9 +25,9 @@ from websockets.asyncio.client import ClientConnection, connect
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.integration.gw import fall_alarm, next_frame, team_on_duty, token
-from tests.integration.harness import Gateway, producer, worker_stack
 from tike import topics
+from tike_cli.gateway_client import fall_alarm, next_frame, team_on_duty, token
+from tike_cli.harness import Gateway, producer, worker_stack
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -36,8 +36,13 @@ def _pct(values: list[float], q: float) -> float:
 
 
 def _summary(values: list[float]) -> dict[str, float]:
-    return {"p50": _pct(values, 0.5), "p90": _pct(values, 0.9), "p99": _pct(values, 0.99),
-            "max": round(max(values), 1), "n": len(values)}  # fmt: skip
+    return {
+        "p50": _pct(values, 0.5),
+        "p90": _pct(values, 0.9),
+        "p99": _pct(values, 0.99),
+        "max": round(max(values), 1),
+        "n": len(values),
+    }
 
 
 async def _wait(ws: ClientConnection, want: str) -> float:
@@ -74,10 +79,20 @@ async def measure(gw: Gateway, broker: str, events: int, clients: int) -> dict[s
     slow_sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     slow_sock.connect(("127.0.0.1", int(gw.url.rsplit(":", 1)[1])))
     slow = await connect(url, sock=slow_sock, max_queue=1)
-    burst = [{"kind": "board_delta", "schema_version": 1, "region": "etela-pohjanmaa",
-              "entity": "notice", "id": f"bench-burst-{i}", "version": 1, "op": "upsert",
-              "at": "2026-11-23T12:00:00+00:00", "data": {"text": "x" * 8000}}
-             for i in range(1000)]  # fmt: skip
+    burst = [
+        {
+            "kind": "board_delta",
+            "schema_version": 1,
+            "region": "etela-pohjanmaa",
+            "entity": "notice",
+            "id": f"bench-burst-{i}",
+            "version": 1,
+            "op": "upsert",
+            "at": "2026-11-23T12:00:00+00:00",
+            "data": {"text": "x" * 8000},
+        }
+        for i in range(1000)
+    ]
     under_load = []
     for i, delta in enumerate(burst):
         await prod.send(topics.BOARD, orjson.dumps(delta), key=b"etela-pohjanmaa")

@@ -30,8 +30,8 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from tike import topics
-from tike.embedded import free_port
 from tike.examples import example
+from tike_cli.embedded import free_port
 
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -124,7 +124,7 @@ def main() -> None:
         TIKE_METRICS_PORT=str(free_port()),
         TIKE_RUN_DIR=str(tmp / "run"),
     )
-    argv = [sys.executable, "-m", "tike", "up"]
+    argv = [sys.executable, "-m", "tike_cli", "up"]
     out = subprocess.PIPE
     proc = subprocess.Popen(argv, cwd=tmp, env=env, stdout=out, stderr=subprocess.STDOUT, text=True)
     assert proc.stdout is not None

@@ -21,10 +21,10 @@ from pathlib import Path
 from aiokafka import AIOKafkaProducer
 
 from simulators.collect import Collector
+from streams.kafka_admin import ensure_topics, wait_for_broker
 from tike import topics
-from tike.embedded import broker_command, free_port, spawn, tike_command, wait_port
 from tike.examples import example
-from tike.kafka_admin import ensure_topics, wait_for_broker
+from tike_cli.embedded import broker_command, free_port, spawn, tike_command, wait_port
 
 
 def _pct(values: list[float], q: float) -> float:

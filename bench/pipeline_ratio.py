@@ -7,8 +7,8 @@ Run from another checkout's directory (``cd ../old && python /path/to/bench/...`
 is that checkout's code: how the previous code is measured in the same command.
 
 Tike: alarms produced in one burst to tike.in.alarms until every routing decision is on
-tike.decisions (ingest, dedup, the situation agent with rules and team selection, the journal
-projector). Bare: the same alarm bytes on a topic of their own, read by one aiokafka consumer
+tike.decisions (ingest, dedup, the situation agent with rules and team selection, the
+outbox). Bare: the same alarm bytes on a topic of their own, read by one aiokafka consumer
 that decodes each with orjson and produces it to an output topic, until every output is read.
 Prints JSON with events/s of both and the ratio.
 """
@@ -31,9 +31,14 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from simulators.collect import Collector
-from tests.integration.harness import worker_stack
 from tike import topics
 from tike.examples import example
+from tike_cli import harness
+from tike_cli.harness import worker_stack
+
+if not (Path.cwd() / "tike_cli").is_dir() and (Path.cwd() / "tike" / "__main__.py").is_file():
+    # A checkout from before the layer packages: its command line is `python -m tike`.
+    harness.tike_command = lambda *args: [sys.executable, "-m", "tike", *args]
 
 BARE_IN, BARE_OUT = "bench.bare.in", "bench.bare.out"
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -91,8 +96,13 @@ async def wait_count(collector: Collector, n: int, timeout: float) -> float:
 
 
 async def bare_loop(bootstrap: str, n: int) -> None:
-    consumer = AIOKafkaConsumer(BARE_IN, bootstrap_servers=bootstrap, group_id=None,
-                                auto_offset_reset="earliest", fetch_max_wait_ms=5)  # fmt: skip
+    consumer = AIOKafkaConsumer(
+        BARE_IN,
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        auto_offset_reset="earliest",
+        fetch_max_wait_ms=5,
+    )
     prod = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, acks=1)
     await consumer.start()
     await prod.start()

@@ -42,21 +42,21 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import itertools
 
-from tests.integration.harness import (
+from tike import topics
+from tike.examples import example
+from tike.records import stable_id
+from tike_cli.harness import (
     Collector,
     Feeder,
     Worker,
     assigned,
     log_times,
+    lost,
     producer,
     second_worker,
     wait_decided,
     worker_stack,
 )
-from tests.integration.test_restart import lost
-from tike import topics
-from tike.examples import example
-from tike.records import stable_id
 
 
 async def one_run(broker: str, worker: Worker, early: bool) -> tuple[int, int]:
@@ -66,8 +66,14 @@ async def one_run(broker: str, worker: Worker, early: bool) -> tuple[int, int]:
     prod = await producer(broker)
     for team_id in ("big-a", "big-b"):
         status = orjson.loads(example("team_status").model_dump_json())
-        status.update(team_id=team_id, team_type="safety_responder", skills=["lifting"],
-                      capacity=50, shift=None, coverage=["743"])  # fmt: skip
+        status.update(
+            team_id=team_id,
+            team_type="safety_responder",
+            skills=["lifting"],
+            capacity=50,
+            shift=None,
+            coverage=["743"],
+        )
         await prod.send_and_wait(topics.TEAM_STATUS, orjson.dumps(status))
     alarms = []
     for i in range(400):
@@ -218,8 +224,9 @@ async def failover_run(
     decided_at: dict[str, float] = {}
     for r in decisions.records:
         decided_at.setdefault(r.json()["need_id"], r.at)
-    before = [decided_at[n] - sent[e] for n, e in want.items()
-              if n in decided_at and sent[e] < killed - 1]  # fmt: skip
+    before = [
+        decided_at[n] - sent[e] for n, e in want.items() if n in decided_at and sent[e] < killed - 1
+    ]
     missing: set[object] = {e for n, e in want.items() if n not in need_at}
     if missing:
         print("  missing needs:", await lost(missing, feeder.placed, intake, survivor), flush=True)

@@ -29,12 +29,21 @@ import cel
 from rules.engine import Router
 from rules.vocabulary import build_fields
 from simulators.basic import BasicSimulator
-from tike.normalise import normalise
 from tike.records import Origin
 from tike.regions import load_registry
+from tike_core.normalise import normalise
 
-FIELDS_USED = ["source", "alarm_code", "operator_assessment", "urgency", "disposition",
-               "transport_origin", "condition_category", "age_band", "municipality"]  # fmt: skip
+FIELDS_USED = [
+    "source",
+    "alarm_code",
+    "operator_assessment",
+    "urgency",
+    "disposition",
+    "transport_origin",
+    "condition_category",
+    "age_band",
+    "municipality",
+]
 SERVICES = ["home_care", "mobile_nurse", "mobile_doctor", "safety_responder", "phone_advice"]
 
 
@@ -71,8 +80,12 @@ def make_rules(n: int, rng: random.Random, never: bool = False) -> tuple[str, li
 
 def sample_needs(count: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     registry = load_registry()
-    sim = BasicSimulator(registry.region("etela-pohjanmaa"), seed=11, rate=60.0,
-                         start=datetime(2026, 11, 23, 6, tzinfo=UTC))  # fmt: skip
+    sim = BasicSimulator(
+        registry.region("etela-pohjanmaa"),
+        seed=11,
+        rate=60.0,
+        start=datetime(2026, 11, 23, 6, tzinfo=UTC),
+    )
     needs, teams = [], []
     for _, (_, _, event) in sim.events_until(10 * 86400):
         out = normalise(
@@ -114,9 +127,12 @@ def main() -> None:
     rng = random.Random(5)
     needs, teams = sample_needs(args.needs)
     now = datetime(2026, 11, 23, 12, tzinfo=UTC)
-    results: dict[str, Any] = {"machine": f"{platform.processor() or platform.machine()}, "
-                               f"Python {platform.python_version()}", "needs": len(needs),
-                               "teams": len(teams)}  # fmt: skip
+    results: dict[str, Any] = {
+        "machine": f"{platform.processor() or platform.machine()}, "
+        f"Python {platform.python_version()}",
+        "needs": len(needs),
+        "teams": len(teams),
+    }
     for n in (10, 100, 1000):
         text, cel_rules = make_rules(n, rng)
         router = Router.from_text(text, f"bench-{n}")

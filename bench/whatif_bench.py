@@ -27,12 +27,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from rules.engine import Router
+from simulators.whatif.compare import compare
+from simulators.whatif.inputs import prepare, read_recording, simulated_day, write_recording
+from simulators.whatif.replay import Config
+from simulators.whatif.report import render_html
+from simulators.whatif.roster import load_roster, shipped_roster
 from tike.regions import load_registry
-from tike.whatif.compare import compare
-from tike.whatif.inputs import prepare, read_recording, simulated_day, write_recording
-from tike.whatif.replay import Config
-from tike.whatif.report import render_html
-from tike.whatif.roster import load_roster, shipped_roster
 
 NIGHT_DOCTOR = """
 roster: one-more-night-doctor

@@ -21,9 +21,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import orjson
 
-from tests.integration.harness import producer, worker_stack
 from tike import topics
 from tike.examples import example
+from tike_cli.harness import producer, worker_stack
 
 
 def top(raw: Path, n: int = 15) -> None:

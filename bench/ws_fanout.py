@@ -6,7 +6,7 @@
 Starts the embedded broker and Redis once, and a fresh gateway process for each client count
 (memory figures are not mixed up with the previous size's heap). No stream worker: the board
 is seeded and probed by producing board deltas straight to `tike.board`, built by the real
-situation machine (:class:`tike.situation.machine.Situation`): teams, needs routed by the
+situation machine (:class:`tike_core.situation.machine.Situation`): teams, needs routed by the
 default ruleset, KPIs; each probe is a control-room "acknowledge" of one need, i.e. a new
 version of a real need entity. The probe carries ``data.bench = {probe, sent_at}``
 (``time.time()`` just before the produce), which the projector and the fan-out pass on
@@ -302,7 +302,7 @@ class Board:
     def __init__(self, teams: int, needs: int) -> None:
         from rules.engine import Router
         from tike import topics
-        from tike.situation.machine import Situation
+        from tike_core.situation.machine import Situation
 
         self.topics = topics
         router = Router.default()
@@ -460,9 +460,12 @@ async def _healthz_ms(port: int) -> float:
 
 
 async def _sample(
-    port: int, pids: dict[str, list[int]], redis_url: str, phase: list[str],
+    port: int,
+    pids: dict[str, list[int]],
+    redis_url: str,
+    phase: list[str],
     into: list[dict[str, Any]],
-) -> None:  # fmt: skip
+) -> None:
     """Once a second: CPU % of each process, /healthz latency, Redis clients and ops/s."""
     import redis.asyncio as aioredis
 
@@ -547,8 +550,8 @@ def start_gateway(
 ) -> Any:
     """``tike gateway`` of today's checkout (``new``) or of ``--baseline`` (``old``), with
     ``--gateway-workers`` processes (new only)."""
-    from tests.integration.harness import Gateway, wait_ready
-    from tike.embedded import spawn, tike_command
+    from tike_cli.embedded import spawn, tike_command
+    from tike_cli.harness import Gateway, wait_ready
 
     # The harness's lease is 2 s (for fast fail-over tests); the production default is 5 s.
     extra = {"TIKE_LOG_LEVEL": "warning", "TIKE_PROJECTOR_LEASE_S": "5"}
@@ -704,8 +707,8 @@ async def run_size(
     infra: dict[str, list[int]],
 ) -> dict[str, Any]:
     from gateway.store import board_key
-    from tests.integration.gw import token
-    from tests.integration.harness import producer
+    from tike_cli.gateway_client import token
+    from tike_cli.harness import producer
 
     gw_redis = redis_url
     if args.redis_max_connections:
@@ -1011,8 +1014,8 @@ def main() -> None:
     args = parser.parse_args()
     sizes = [int(s) for s in args.clients.split(",") if s.strip()]
 
-    from tests.integration.harness import producer, start_broker, start_redis
     from tike import topics
+    from tike_cli.harness import producer, start_broker, start_redis
 
     logs = Path(tempfile.mkdtemp(prefix="tike-wsfanout-"))
     print(f"logs in {logs}", file=sys.stderr)

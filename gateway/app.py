@@ -1,7 +1,7 @@
 """Gateway application factory: REST (OpenAPI at /docs), websockets, metrics and the UI.
 
 Every process serves from the shared Redis projection; one of them at a time also projects
-Kafka into Redis (see gateway/projector.py). ``create_app(settings, project=False)`` builds a
+Kafka into Redis (see gateway/board_projection.py). ``create_app(settings, project=False)`` builds a
 process that only serves.
 """
 
@@ -27,10 +27,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway import api, metrics, rules_api, ws
+from gateway.board_projection import BoardProjection
 from gateway.commands import Commands
 from gateway.deps import StoreDep
 from gateway.fanout import Hub
-from gateway.projector import LeaseWatch, Projector
+from gateway.projection_lease import LeaseWatch
 from gateway.revocations import Revocations
 from gateway.store import Store
 from tike import __version__, logs
@@ -154,7 +155,7 @@ def create_app(settings: GatewaySettings | None = None, project: bool = True) ->
             send_timeout_s=settings.ws_send_timeout_s,
         )
         app.state.commands = Commands(settings, store)
-        projector = Projector(settings, Store(projecting))
+        projector = BoardProjection(settings, Store(projecting))
         app.state.projector = projector
         app.state.revocations = Revocations(store, settings.ws_auth_check_s)
         app.state.lease_watch = LeaseWatch(redis, settings.projector_lease_s)
@@ -163,7 +164,7 @@ def create_app(settings: GatewaySettings | None = None, project: bool = True) ->
             asyncio.create_task(app.state.lease_watch.run(), name="projection lease watch"),
         ]
         if project:
-            task = asyncio.create_task(projector.run(), name="projector")
+            task = asyncio.create_task(projector.run(), name="board-projection")
             task.add_done_callback(_projector_ended)
             tasks.append(task)
         try:

@@ -19,8 +19,9 @@ from rules.analysis import analyse
 from rules.dryrun import dry_run
 from rules.engine import Router
 from rules.loader import RuleFileError
-from tike import rules_store, topics
-from tike.kafka_log import partitions_of, read_records
+from streams import rules_store
+from streams.kafka_log import partitions_of, read_records
+from tike import topics
 from tike.regions import Registry
 
 router = APIRouter(prefix="/api/rules", tags=["rules"])
@@ -147,12 +148,12 @@ async def _recorded_rows(bootstrap: str, hours: float) -> list[tuple[str, Any, A
 def _whatif(
     rows: list[Any], current: Router, candidate: Router, registry: Registry, seed: int
 ) -> dict[str, Any]:
+    from simulators.whatif.compare import compare
+    from simulators.whatif.inputs import prepare
+    from simulators.whatif.replay import Config
+    from simulators.whatif.report import render_html
+    from simulators.whatif.roster import recorded_roster, shipped_roster
     from tike.settings import WorkerSettings
-    from tike.whatif.compare import compare
-    from tike.whatif.inputs import prepare
-    from tike.whatif.replay import Config
-    from tike.whatif.report import render_html
-    from tike.whatif.roster import recorded_roster, shipped_roster
 
     ws = WorkerSettings()
     prepared = prepare(rows, registry, ws.heartbeat_timeout_s, ws.silence_check_interval_s)

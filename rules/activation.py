@@ -2,7 +2,7 @@
 
 Every worker reads the whole (compacted, single-partition) topic in order; the newest record
 that validates is in force. A record that fails validation is refused and the ruleset already
-in force stays. Pure: the Kafka I/O is in :mod:`tike.rules_store`.
+in force stays. Pure: the Kafka I/O is in :mod:`streams.rules_store`.
 """
 
 from __future__ import annotations

@@ -321,7 +321,7 @@ async def run(
     from aiokafka import AIOKafkaProducer
 
     from simulators.responders import Responders
-    from tike.kafka_admin import wait_for_broker
+    from streams.kafka_admin import wait_for_broker
 
     await wait_for_broker(bootstrap, timeout=60)
     sim = BasicSimulator(region, seed=seed, rate=rate, scenario=scenario)

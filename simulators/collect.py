@@ -37,9 +37,11 @@ class Collector:
 
     async def start(self) -> Collector:
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap, group_id=None, fetch_max_wait_ms=5,
+            bootstrap_servers=self.bootstrap,
+            group_id=None,
+            fetch_max_wait_ms=5,
             enable_auto_commit=False,
-        )  # fmt: skip
+        )
         await consumer.start()
         await consumer.topics()  # loads cluster metadata
         partitions = consumer.partitions_for_topic(self.topic) or {0}

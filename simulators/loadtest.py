@@ -33,18 +33,20 @@ from simulators.basic import BasicSimulator, stamp
 from simulators.scenario import Scenario
 from tike import topics
 from tike.events import DEVICE_STATUSES
-from tike.normalise import call_needs_action
 from tike.records import stable_id
 from tike.regions import Region
+from tike_core.normalise import call_needs_action
 
 #: The need id an input becomes, by the normaliser's own rules (None: no need).
 NEED_ID = {
-    "safety_alarm": lambda e: None if e.status_code in DEVICE_STATUSES
-    else stable_id("need", "alarm", e.event_id),
+    "safety_alarm": lambda e: (
+        None if e.status_code in DEVICE_STATUSES else stable_id("need", "alarm", e.event_id)
+    ),
     "transport_request": lambda e: stable_id("need", "transport", e.request_id),
-    "call_116117": lambda e: stable_id("need", "call116117", e.call_id)
-    if call_needs_action(e) else None,
-}  # fmt: skip
+    "call_116117": lambda e: (
+        stable_id("need", "call116117", e.call_id) if call_needs_action(e) else None
+    ),
+}
 
 
 def fresh_seed() -> int:
@@ -62,8 +64,13 @@ def pct(values: list[float], q: float) -> float | None:
 
 def summary(values: list[float]) -> dict[str, Any]:
     top = round(max(values), 1) if values else None
-    return {"n": len(values), "p50_ms": pct(values, 0.5), "p90_ms": pct(values, 0.9),
-            "p99_ms": pct(values, 0.99), "max_ms": top}  # fmt: skip
+    return {
+        "n": len(values),
+        "p50_ms": pct(values, 0.5),
+        "p90_ms": pct(values, 0.9),
+        "p99_ms": pct(values, 0.99),
+        "max_ms": top,
+    }
 
 
 @dataclass
@@ -97,8 +104,13 @@ async def _decisions(bootstrap: str, measure: Measure) -> None:
     minus the event's produce acknowledgement."""
     from aiokafka import AIOKafkaConsumer
 
-    consumer = AIOKafkaConsumer(topics.DECISIONS, bootstrap_servers=bootstrap, group_id=None,
-                                auto_offset_reset="latest", fetch_max_wait_ms=50)  # fmt: skip
+    consumer = AIOKafkaConsumer(
+        topics.DECISIONS,
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        auto_offset_reset="latest",
+        fetch_max_wait_ms=50,
+    )
     await consumer.start()
     try:
         async for msg in consumer:
@@ -126,8 +138,10 @@ async def _watch(url: str, measure: Measure, path: str) -> None:
 
 def _stats(m: Measure) -> str:
     recent = list(m.board.values())[-200:]
-    return (f"sent {m.produced}  needs {len(m.sent)}  on board {len(m.board)}  "
-            f"to teams {len(m.team)}  p99 {pct(recent, 0.99) or '-'} ms")  # fmt: skip
+    return (
+        f"sent {m.produced}  needs {len(m.sent)}  on board {len(m.board)}  "
+        f"to teams {len(m.team)}  p99 {pct(recent, 0.99) or '-'} ms"
+    )
 
 
 def _progress(total_s: float, console: Any = None) -> tuple[Any, Any]:
@@ -137,25 +151,40 @@ def _progress(total_s: float, console: Any = None) -> tuple[Any, Any]:
 
     seconds = TextColumn("{task.completed:>4.0f}/{task.total:.0f} s")
     bar = Progress(
-        TextColumn("[bold]loadtest"), BarColumn(), seconds, TimeElapsedColumn(),
-        TextColumn("{task.fields[stats]}"), console=console or Console(stderr=True),
-    )  # fmt: skip
+        TextColumn("[bold]loadtest"),
+        BarColumn(),
+        seconds,
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[stats]}"),
+        console=console or Console(stderr=True),
+    )
     return bar, bar.add_task("loadtest", total=total_s, stats="")
 
 
 async def _metric(http: Any, url: str, name: str) -> float:
     with contextlib.suppress(Exception):
         text = (await http.get(url)).text
-        return sum(float(line.split()[-1]) for line in text.splitlines()
-                   if line.startswith(name) and not line.startswith("#"))  # fmt: skip
+        return sum(
+            float(line.split()[-1])
+            for line in text.splitlines()
+            if line.startswith(name) and not line.startswith("#")
+        )
     return 0.0
 
 
 async def loadtest(
-    bootstrap: str, gateway: str, token: str, region: Region, scenario: Scenario | None,
-    rate: float, duration_s: float, seed: int | None = None, time_scale: float = 1.0,
-    idle_s: float = 0.0, progress: bool = True,
-) -> dict[str, Any]:  # fmt: skip
+    bootstrap: str,
+    gateway: str,
+    token: str,
+    region: Region,
+    scenario: Scenario | None,
+    rate: float,
+    duration_s: float,
+    seed: int | None = None,
+    time_scale: float = 1.0,
+    idle_s: float = 0.0,
+    progress: bool = True,
+) -> dict[str, Any]:
     import httpx
     from aiokafka import AIOKafkaProducer
 
@@ -182,8 +211,11 @@ async def loadtest(
             while (elapsed := time.monotonic() - began) < duration_s:
                 for _, (topic, key, event) in sim.events_until(elapsed * time_scale):
                     event = stamp(event, datetime.now(UTC))
-                    fut = await producer.send(topic, event.__pydantic_serializer__.to_json(event),
-                                              key=key.encode() or None)  # fmt: skip
+                    fut = await producer.send(
+                        topic,
+                        event.__pydantic_serializer__.to_json(event),
+                        key=key.encode() or None,
+                    )
                     m.produced += 1
                     kind = str(getattr(event, "kind", ""))
                     need = NEED_ID.get(kind, lambda e: None)(event)
@@ -219,10 +251,15 @@ async def loadtest(
         bar.stop()
     ran = time.monotonic() - began
     return {
-        "scenario": scenario.name if scenario else "basic", "rate": rate, "seed": seed,
-        "duration_s": round(ran, 1), "time_scale": time_scale,
-        "produced": m.produced, "events_per_s": round(m.produced / ran, 1),
-        "needs_sent": len(m.sent), "needs_on_board": len(m.board),
+        "scenario": scenario.name if scenario else "basic",
+        "rate": rate,
+        "seed": seed,
+        "duration_s": round(ran, 1),
+        "time_scale": time_scale,
+        "produced": m.produced,
+        "events_per_s": round(m.produced / ran, 1),
+        "needs_sent": len(m.sent),
+        "needs_on_board": len(m.board),
         "offers_on_team_sockets": len(m.team),
         "needs_missing_from_board": len(set(m.sent) - set(m.board)),
         "missing_by_source": dict(Counter(m.kinds.get(n, "?") for n in set(m.sent) - set(m.board))),
@@ -230,11 +267,13 @@ async def loadtest(
         "needs_without_decision": len(set(m.sent) - set(m.decided)),
         "event_to_board": summary(list(m.board.values())),
         "event_to_team_alert": summary(list(m.team.values())),
-        "gateway_consumer_lag_at_end": lag, "gateway_queue_drops": drops,
+        "gateway_consumer_lag_at_end": lag,
+        "gateway_queue_drops": drops,
         "deadletters_during_run": dead - dead_before,
-        "first_event_after_idle_ms": None if idle_s <= 0 else idle, "idle_s": idle_s,
+        "first_event_after_idle_ms": None if idle_s <= 0 else idle,
+        "idle_s": idle_s,
         "timeline": m.timeline,
-    }  # fmt: skip
+    }
 
 
 def write_report(result: dict[str, Any], out: Path) -> tuple[Path, Path]:

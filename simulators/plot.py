@@ -65,9 +65,14 @@ def buckets(
     for index in sorted(grouped):
         ordered = sorted(grouped[index])
         out.append(
-            ((index + 0.5) * width, _pct(ordered, 0.5), _pct(ordered, 0.9), _pct(ordered, 0.99),
-             len(ordered))
-        )  # fmt: skip
+            (
+                (index + 0.5) * width,
+                _pct(ordered, 0.5),
+                _pct(ordered, 0.9),
+                _pct(ordered, 0.99),
+                len(ordered),
+            )
+        )
     return out
 
 
@@ -187,12 +192,16 @@ def panel(path: str, samples: list[tuple[float, float]], t_max: float, ms_max: f
     lx, ly = LEFT + plot_w - 330, 30
     legend = [
         ("p50", f'<line x1="0" y1="0" x2="18" y2="0" stroke="{colour}" stroke-width="2"/>'),
-        ("p50–p90", f'<rect x="0" y="-5" width="18" height="10" fill="{colour}" '
-                    f'fill-opacity="0.32"/>'),
-        ("p90–p99", f'<rect x="0" y="-5" width="18" height="10" fill="{colour}" '
-                    f'fill-opacity="0.15"/>'),
+        (
+            "p50–p90",
+            f'<rect x="0" y="-5" width="18" height="10" fill="{colour}" fill-opacity="0.32"/>',
+        ),
+        (
+            "p90–p99",
+            f'<rect x="0" y="-5" width="18" height="10" fill="{colour}" fill-opacity="0.15"/>',
+        ),
         ("sample", f'<circle cx="9" cy="0" r="2" fill="{colour}" fill-opacity="0.45"/>'),
-    ]  # fmt: skip
+    ]
     for i, (label, mark) in enumerate(legend):
         parts.append(
             f'<g class="legend" transform="translate({lx + i * 84} {ly})">{mark}'

@@ -31,7 +31,7 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaProducer
 
-from tike.kafka_log import partitions_of, read_records
+from streams.kafka_log import partitions_of, read_records
 
 #: Fields that identify an input; ``fresh`` replays derive new ones.
 ID_FIELDS = ("event_id", "request_id", "call_id")
@@ -119,8 +119,9 @@ def time_window(
         else:
             start = now - span
     if start is not None and end is not None and end <= start:
-        raise ValueError(f"the window ends ({end.isoformat()}) before it starts "
-                         f"({start.isoformat()})")  # fmt: skip
+        raise ValueError(
+            f"the window ends ({end.isoformat()}) before it starts ({start.isoformat()})"
+        )
     return start, end
 
 

@@ -27,8 +27,12 @@ log = logging.getLogger(__name__)
 
 SIM_PREFIX = "sim-"
 ROAD_FACTOR = 1.3  # road distance over straight-line distance
-OUTCOMES = (("resolved_at_home", 0.80), ("urgent_clinic", 0.08),
-            ("emergency_department", 0.07), ("ambulance", 0.05))  # fmt: skip
+OUTCOMES = (
+    ("resolved_at_home", 0.80),
+    ("urgent_clinic", 0.08),
+    ("emergency_department", 0.07),
+    ("ambulance", 0.05),
+)
 
 
 @dataclass(frozen=True)
@@ -53,8 +57,13 @@ class Step:
     reason: str | None = None
 
 
-def plan(dispatch: dict[str, Any], team_base: tuple[float, float] | None, seed: int,
-         behaviour: Behaviour = Behaviour(), busy: bool = False) -> list[Step]:  # fmt: skip
+def plan(
+    dispatch: dict[str, Any],
+    team_base: tuple[float, float] | None,
+    seed: int,
+    behaviour: Behaviour = Behaviour(),
+    busy: bool = False,
+) -> list[Step]:
     """What the team will do with this offer, and when (pure and deterministic).
 
     ``busy``: the team holds another accepted task. The random draws are the same either way
@@ -87,17 +96,30 @@ def plan(dispatch: dict[str, Any], team_base: tuple[float, float] | None, seed: 
 def team_event(dispatch: dict[str, Any], step: Step, at: datetime) -> TeamEvent:
     return TeamEvent(
         event_id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"{dispatch['dispatch_id']}/{step.action}")),
-        occurred_at=at, source="tike-simulator", synthetic=True, team_id=dispatch["team_id"],
-        dispatch_id=dispatch["dispatch_id"], region=dispatch["region"], action=step.action,
-        outcome=step.outcome, reason=step.reason, location=Location(),
-    )  # fmt: skip
+        occurred_at=at,
+        source="tike-simulator",
+        synthetic=True,
+        team_id=dispatch["team_id"],
+        dispatch_id=dispatch["dispatch_id"],
+        region=dispatch["region"],
+        action=step.action,
+        outcome=step.outcome,
+        reason=step.reason,
+        location=Location(),
+    )
 
 
 class Responders:
     """Reads ``tike.dispatches`` and plays the simulated teams' answers in real time."""
 
-    def __init__(self, bootstrap: str, teams: list[Team], seed: int, time_scale: float = 1.0,
-                 behaviour: Behaviour = Behaviour()) -> None:  # fmt: skip
+    def __init__(
+        self,
+        bootstrap: str,
+        teams: list[Team],
+        seed: int,
+        time_scale: float = 1.0,
+        behaviour: Behaviour = Behaviour(),
+    ) -> None:
         self.bootstrap, self.seed, self.time_scale = bootstrap, seed, time_scale
         self.behaviour = behaviour
         self.bases = {t.team_id: (t.base.lat, t.base.lon) for t in teams}
@@ -107,9 +129,13 @@ class Responders:
     async def run(self, producer: Any, started: datetime) -> None:
         from aiokafka import AIOKafkaConsumer
 
-        consumer = AIOKafkaConsumer(topics.DISPATCHES, bootstrap_servers=self.bootstrap,
-                                    group_id=None, auto_offset_reset="earliest",
-                                    fetch_max_wait_ms=100)  # fmt: skip
+        consumer = AIOKafkaConsumer(
+            topics.DISPATCHES,
+            bootstrap_servers=self.bootstrap,
+            group_id=None,
+            auto_offset_reset="earliest",
+            fetch_max_wait_ms=100,
+        )
         await consumer.start()
         try:
             async for msg in consumer:
@@ -147,6 +173,9 @@ class Responders:
             await asyncio.sleep(max(0.0, (step.after_s - elapsed) / self.time_scale))
             elapsed = step.after_s
             event = team_event(dispatch, step, datetime.now(UTC))
-            await producer.send(topics.TEAM_EVENTS, key=dispatch["team_id"].encode(),
-                                value=event.model_dump_json().encode())  # fmt: skip
+            await producer.send(
+                topics.TEAM_EVENTS,
+                key=dispatch["team_id"].encode(),
+                value=event.model_dump_json().encode(),
+            )
             self.sent += 1

@@ -10,11 +10,11 @@ import faust
 from streams import compat, devices, ingest, routing, situation
 from streams.context import StreamContext
 from streams.errors import ErrorPolicy, deadletter_policy
+from streams.fetch_wait import FetchWait
 from streams.outbox import Outbox
 from streams.transport import Transport
 from streams.watchdog import Watchdog
 from tike import topics
-from tike.fetch_wait import FetchWait
 from tike.regions import load_registry
 from tike.settings import WorkerSettings
 

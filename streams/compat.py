@@ -43,8 +43,8 @@ from faust.types.tuples import ack_lock
 from mode import Service
 from mode.utils.futures import notify
 
+from streams.fetch_wait import FetchWait
 from streams.offsets import OffsetBook
-from tike.fetch_wait import FetchWait
 
 log = logging.getLogger(__name__)
 
@@ -300,7 +300,7 @@ class WorkerConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
         return consumer
 
     def _set_fetch_wait(self, consumer: Any, got_records: bool) -> None:
-        """Short waits while records flow, long ones when idle (tike/fetch_wait.py). The
+        """Short waits while records flow, long ones when idle (streams/fetch_wait.py). The
         fetcher reads the wait each time it builds a request; this runs before it builds the
         next one (the hand-over just made is what wakes it)."""
         policy: FetchWait | None = getattr(self.app, "tike_fetch_wait", None)

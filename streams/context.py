@@ -11,9 +11,9 @@ from pydantic import BaseModel
 from streams import metrics
 from streams.errors import ErrorPolicy
 from tike import logs
-from tike.normalise import Emit
 from tike.regions import Registry
 from tike.settings import WorkerSettings
+from tike_core.normalise import Emit
 
 
 def encode(record: BaseModel) -> bytes:

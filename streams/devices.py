@@ -1,4 +1,4 @@
-"""Device supervision agent and timer. The logic is in :mod:`tike.devices`.
+"""Device supervision agent and timer. The logic is in :mod:`tike_core.devices`.
 
 Observations arrive keyed by device id, so each device's state lives in one partition, in a
 :class:`~streams.keyed_state.KeyedState` whose changelog is ``tike.devices.state``. The timer
@@ -14,16 +14,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiokafka.partitioner import DefaultPartitioner
-from pydantic import ValidationError
 
 from streams import metrics
 from streams.context import StreamContext, encode
-from streams.errors import RawRecord
 from streams.keyed_state import KeyedState
 from tike import topics
-from tike.decode import Reason, Rejection
-from tike.devices import is_overdue, observe, silence_check, worth_writing
 from tike.records import DeviceObservation
+from tike_core.decode import Rejection
+from tike_core.devices import is_overdue, observe, silence_check, worth_writing
+from tike_core.stage import RawRecord, device_observation
 
 log = logging.getLogger(__name__)
 #: ``last_seen`` is written to the changelog when it moved this share of the heartbeat
@@ -42,7 +41,7 @@ class DeviceSupervisor:
         self.ctx = ctx
         settings = ctx.settings
         self.timeout = timedelta(seconds=settings.heartbeat_timeout_s)
-        #: How far ``last_seen`` may run ahead of the changelog (tike.devices.worth_writing).
+        #: How far ``last_seen`` may run ahead of the changelog (tike_core.devices.worth_writing).
         self.write_every = self.timeout * STATE_WRITE_FRACTION
         self.states = KeyedState(
             settings.kafka_bootstrap, topics.DEVICE_STATE, ctx.send, settings.fetch_wait_ms
@@ -102,13 +101,12 @@ def register(ctx: StreamContext) -> DeviceSupervisor:
         async for event in ctx.events(stream):
             msg = event.message
             metrics.EVENTS_IN.labels(topics.DEVICE_OBSERVATIONS).inc()
-            try:
-                obs = DeviceObservation.model_validate_json(msg.value)
-            except (ValidationError, ValueError) as exc:
-                record = RawRecord(
-                    topics.DEVICE_OBSERVATIONS, msg.partition, msg.offset, msg.key, msg.value
-                )
-                await on_error(record, Rejection(Reason.INVALID_FIELDS, str(exc)[:500]))
+            record = RawRecord(
+                topics.DEVICE_OBSERVATIONS, msg.partition, msg.offset, msg.key, msg.value
+            )
+            obs = device_observation(record)
+            if isinstance(obs, Rejection):
+                await on_error(record, obs)
                 continue
             await supervisor.observe(msg.partition, obs)
 

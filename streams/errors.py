@@ -9,25 +9,17 @@ from __future__ import annotations
 import base64
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import orjson
 
 from streams import metrics
-from tike.decode import Rejection
 from tike.records import DeadLetter
+from tike_core.decode import Rejection
+from tike_core.stage import RawRecord
 
 log = logging.getLogger("tike.deadletter")
-
-
-@dataclass(frozen=True, slots=True)
-class RawRecord:
-    topic: str
-    partition: int | None
-    offset: int | None
-    key: bytes | None
-    value: bytes | None
+__all__ = ["ErrorPolicy", "RawRecord", "dead_letter", "deadletter_policy"]
 
 
 def dead_letter(record: RawRecord, rejection: Rejection, now: datetime | None = None) -> bytes:

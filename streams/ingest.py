@@ -1,5 +1,5 @@
-"""Ingest agents: decode, validate and normalise each input topic. Thin: the logic is in
-:mod:`tike.decode` and :mod:`tike.normalise`."""
+"""Ingest agents: decode, validate and normalise each input topic. Thin: the logic is the
+:class:`~tike_core.stage.IngestStage`."""
 
 from __future__ import annotations
 
@@ -11,11 +11,10 @@ from typing import Any
 from streams import metrics
 from streams.context import StreamContext
 from streams.devices import DeviceSupervisor
-from streams.errors import RawRecord
-from tike import logs, topics
-from tike.decode import Reason, Rejection, decode
-from tike.normalise import Emit, normalise
-from tike.records import DeviceObservation, Origin
+from tike import topics
+from tike.records import DeviceObservation
+from tike_core.decode import Rejection
+from tike_core.stage import IngestStage, RawRecord
 
 log = logging.getLogger(__name__)
 
@@ -29,30 +28,16 @@ INPUTS: dict[str, str] = {
 }
 
 
-def process(ctx: StreamContext, kind: str, record: RawRecord) -> list[Emit] | Rejection:
-    """Decode and normalise one raw record. Never raises: a bug becomes a rejection."""
-    try:
-        event = decode(record.value, kind, ctx.settings.max_message_bytes)
-        if isinstance(event, Rejection):
-            return event
-        logs.bind(event_id=event.event_id)
-        origin = Origin(
-            event_id=event.event_id,
-            topic=record.topic,
-            partition=record.partition,
-            offset=record.offset,
-        )
-        return normalise(
-            event, ctx.registry, origin, datetime.now(UTC), ctx.settings.max_future_skew_s
-        )
-    except Exception as exc:  # a bug must not stop the worker, and the record is kept
-        log.exception("internal error on %s[%s]@%s", record.topic, record.partition, record.offset)
-        return Rejection(Reason.INTERNAL_ERROR, f"{type(exc).__name__}: {exc}"[:500])
+def stage_of(ctx: StreamContext, kind: str) -> IngestStage:
+    """The ingest stage of input ``kind`` with the worker's registry and limits."""
+    s = ctx.settings
+    return IngestStage(kind, ctx.registry, s.max_message_bytes, s.max_future_skew_s)
 
 
 def _make_agent(ctx: StreamContext, kind: str, topic_name: str, devices: DeviceSupervisor) -> None:
     assert ctx.on_error is not None
     on_error = ctx.on_error
+    stage = stage_of(ctx, kind)
 
     async def ingest(stream: Any) -> None:
         async for event in ctx.events(stream):
@@ -60,7 +45,7 @@ def _make_agent(ctx: StreamContext, kind: str, topic_name: str, devices: DeviceS
             metrics.EVENTS_IN.labels(topic_name).inc()
             record = RawRecord(topic_name, msg.partition, msg.offset, msg.key, msg.value)
             started = time.perf_counter()
-            result = process(ctx, kind, record)
+            result = stage(record, datetime.now(UTC))
             metrics.INGEST_SECONDS.labels(topic_name).observe(time.perf_counter() - started)
             if isinstance(result, Rejection):
                 await on_error(record, result)

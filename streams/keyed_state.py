@@ -21,7 +21,7 @@ from typing import Any
 
 import orjson
 
-from tike.kafka_log import read_records
+from streams.kafka_log import read_records
 
 log = logging.getLogger(__name__)
 

@@ -94,15 +94,22 @@ SITUATION_RESPONSE = Gauge(
     "Offer-to-accept and accept-to-on-site times in the window (median and p90).",
     ["region", "window", "step", "stat"],
 )
-_KPI_COUNTS = ("closed", "resolved_at_home", "sent_to_ed", "ambulance", "avoided_transports",
-               "calls_116117", "share_at_home")  # fmt: skip
+_KPI_COUNTS = (
+    "closed",
+    "resolved_at_home",
+    "sent_to_ed",
+    "ambulance",
+    "avoided_transports",
+    "calls_116117",
+    "share_at_home",
+)
 
 
 _KPI_SET: dict[str, set[tuple[Gauge, tuple[str, ...]]]] = {}  # label sets set per region
 
 
 def observe_kpis(region: str, kpis: dict[str, Any]) -> None:
-    """Set the situation gauges from one region's KPI entry (tike/situation/kpi.py). Label
+    """Set the situation gauges from one region's KPI entry (tike_core/situation/kpi.py). Label
     sets the entry no longer has (a source gone from the window, a time with no sample)
     are removed, not left at their last value."""
     now: set[tuple[Gauge, tuple[str, ...]]] = set()
@@ -131,8 +138,13 @@ def observe_kpis(region: str, kpis: dict[str, Any]) -> None:
 
 
 def clear_situation() -> None:
-    for gauge in (SITUATION_OPEN, SITUATION_OVERDUE, SITUATION_NEEDS, SITUATION_KPI,
-                  SITUATION_RESPONSE):  # fmt: skip
+    for gauge in (
+        SITUATION_OPEN,
+        SITUATION_OVERDUE,
+        SITUATION_NEEDS,
+        SITUATION_KPI,
+        SITUATION_RESPONSE,
+    ):
         gauge.clear()
     _KPI_SET.clear()
 

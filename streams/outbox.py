@@ -11,7 +11,7 @@ The outputs of a journal record are always delivered before the offset of its in
 committed: :class:`~streams.transport.Producer` waits for :meth:`Outbox.sent_so_far` before
 Faust's flush-then-commit. A crash between a journal record and its outputs leaves the record
 after the last committed input, and the partition's next owner sends them again
-(:mod:`tike.situation.resend`).
+(:mod:`tike_core.situation.resend`).
 """
 
 from __future__ import annotations

@@ -19,8 +19,8 @@ from streams import metrics
 from streams.context import StreamContext
 from streams.errors import RawRecord
 from tike import topics
-from tike.decode import Reason, Rejection
 from tike.regions import Registry
+from tike_core.decode import Reason, Rejection
 
 log = logging.getLogger(__name__)
 RULES_FETCH_WAIT_MS = 1000

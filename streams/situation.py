@@ -1,6 +1,6 @@
 """The situation agent: one place per region partition where needs are de-duplicated,
 routed and dispatched, team actions and control-room actions applied, and time-outs and KPIs
-checked. The logic is in :mod:`tike.situation.machine`.
+checked. The logic is in :mod:`tike_core.situation.machine`.
 
 Inputs (all keyed by region, co-partitioned): ``tike.intake`` (needs before
 de-duplication), ``tike.team-state``, ``tike.calls`` and ``tike.region-commands`` (team
@@ -11,7 +11,7 @@ outputs that record lists go to ``tike.needs`` (each need once), ``tike.dispatch
 ``tike.board`` and ``tike.decisions`` as soon as it is on the broker, never before
 (:mod:`streams.outbox`). On taking a partition the agent rebuilds its state from the newest
 snapshot on ``tike.snapshots`` and the journal after it, sends again the outputs of journal
-records that may not have been delivered (:mod:`tike.situation.resend`), and skips inputs the
+records that may not have been delivered (:mod:`tike_core.situation.resend`), and skips inputs the
 state already holds, so a crash neither loses nor repeats a transition.
 """
 
@@ -29,20 +29,20 @@ from rules.engine import Router
 from streams import metrics
 from streams.context import StreamContext
 from streams.errors import RawRecord
+from streams.kafka_log import committed_offsets, read_partition
 from streams.outbox import Outbox
 from streams.routing import RulesFollower
 from streams.watchdog import Watchdog, highwaters_of
 from tike import logs, topics
-from tike.decode import Reason, Rejection
-from tike.kafka_log import committed_offsets, read_partition
-from tike.situation import resend, snapshot
-from tike.situation.machine import Record, Situation, Timing, empty_state
+from tike_core.decode import Reason, Rejection
+from tike_core.situation import resend, snapshot
+from tike_core.situation.machine import Record, Situation, Timing, empty_state
+from tike_core.situation.stage import INPUTS, SituationStage
 
 log = logging.getLogger(__name__)
 #: How far before the first journal record to send again the rebuild looks on ``tike.needs``
 #: for needs already published (a need is sent with its journal record, a moment apart).
 REPLAY_MARGIN_MS = 60_000
-INPUTS = (topics.INTAKE, topics.TEAM_STATE, topics.CALLS, topics.REGION_COMMANDS)
 
 
 class Partitions:
@@ -93,14 +93,19 @@ class Partitions:
     async def rebuild(self, partition: int) -> Situation:
         s = self.ctx.settings
         started = time.monotonic()
-        snaps = await read_partition(s.kafka_bootstrap, topics.SNAPSHOTS, partition, 0,
-                                     fetch_wait_ms=s.fetch_wait_ms)  # fmt: skip
+        snaps = await read_partition(
+            s.kafka_bootstrap, topics.SNAPSHOTS, partition, 0, fetch_wait_ms=s.fetch_wait_ms
+        )
         found = snapshot.decode(raw for raw, _, _ in snaps)
         state, start = found if found is not None else (empty_state(), 0)
         records = await read_partition(
-            s.kafka_bootstrap, topics.JOURNAL, partition, 0,
-            fetch_wait_ms=s.fetch_wait_ms, start_offset=start,
-        )  # fmt: skip
+            s.kafka_bootstrap,
+            topics.JOURNAL,
+            partition,
+            0,
+            fetch_wait_ms=s.fetch_wait_ms,
+            start_offset=start,
+        )
         sit = Situation(self.router, self.timing, state)
         tail: list[tuple[Record, int]] = []
         for raw, ts, _ in records:
@@ -178,7 +183,7 @@ class Partitions:
     async def write_snapshot(self, partition: int, fut: Any, at: str, blob: bytes) -> None:
         try:
             # Everything before a snapshot is delivered, outputs included (the flush waits
-            # for the outbox; tike.situation.resend relies on it).
+            # for the outbox; tike_core.situation.resend relies on it).
             await self.ctx.app.producer.flush()
             meta = await fut
             for key, value in snapshot.records(partition, meta.offset + 1, at, blob):
@@ -247,26 +252,6 @@ def register(ctx: StreamContext, follower: RulesFollower, watchdog: Watchdog) ->
     app.on_partitions_revoked.connect(on_revoked)
     app.on_partitions_assigned.connect(on_assigned)
 
-    def handle(sit: Situation, topic: str, value: dict[str, Any], cause: dict[str, Any]) -> Any:
-        now = datetime.now(UTC)
-        if topic == topics.INTAKE:
-            started = time.perf_counter()
-            record = sit.on_need(value, now, cause)
-            metrics.DECISION_SECONDS.observe(time.perf_counter() - started)
-            return record
-        if topic == topics.TEAM_STATE:
-            return sit.on_team_state(value, now, cause)
-        if topic == topics.CALLS:
-            return sit.on_call(value, now, cause)
-        kind = value.get("kind")
-        if kind == "team_event":
-            return sit.on_team_event(value, now, cause)
-        if kind == "control_action":
-            return sit.on_control(value, now, cause)
-        if kind == "tick":
-            return sit.on_tick(now, cause)
-        raise ValueError(f"unknown region command kind {kind!r}")
-
     def held(topic: str, partition: int) -> bool:
         return (topic, partition) in app.consumer.assignment()  # a set of TP namedtuples
 
@@ -289,44 +274,41 @@ def register(ctx: StreamContext, follower: RulesFollower, watchdog: Watchdog) ->
                 label = follower.router.ruleset.label
                 if parts.ruleset_in_force.get(partition) != label:
                     parts.ruleset_in_force[partition] = label
-                    log.info("ruleset %s decides from tike.intake[%d]@%d", label, partition,
-                             msg.offset)  # fmt: skip
+                    log.info(
+                        "ruleset %s decides from tike.intake[%d]@%d", label, partition, msg.offset
+                    )
             cause = {"topic": topic, "partition": partition, "offset": msg.offset}
-            try:
-                value = orjson.loads(msg.value)
-                logs.bind_from(value)
-                again = sit.redelivered(topic, value)
-            except Exception as exc:  # not a JSON object: a bad record must not stop the region
-                await reject(msg, exc)
+            async with parts.lock(partition):
+                step = SituationStage(sit)(topic, msg.value, cause, datetime.now(UTC))
+                if step.record is not None:
+                    await parts.publish(partition, msg.key or b"", step.record, sit)
+            if step.decide_s is not None:
+                metrics.DECISION_SECONDS.observe(step.decide_s)
+            if step.error is not None:
+                await reject(msg, step.error)
                 continue
-            if again:
+            if step.duplicate:
+                value = step.value or {}
                 metrics.REDELIVERED.labels(topic).inc()
                 if topic == topics.INTAKE:
                     metrics.DUPLICATES.labels(str(value.get("region"))).inc()
                     log.info("duplicate need %s dropped", value.get("need_id"))
-                watchdog.processed(topic, partition, msg.offset)
-                continue
-            async with parts.lock(partition):
-                try:
-                    record = handle(sit, topic, value, cause)
-                except Exception as exc:  # a bad record or a bug must not stop the region
-                    await reject(msg, exc)
-                    continue
-                if record is not None:
-                    await parts.publish(partition, msg.key or b"", record, sit)
             watchdog.processed(topic, partition, msg.offset)
 
-    async def reject(msg: Any, exc: Exception) -> None:
+    async def reject(msg: Any, exc: BaseException) -> None:
         topic, partition = msg.topic, msg.partition
-        log.exception("cannot apply %s[%d]@%d", topic, partition, msg.offset)
+        log.error("cannot apply %s[%d]@%d", topic, partition, msg.offset, exc_info=exc)
         raw = RawRecord(topic, partition, msg.offset, msg.key, msg.value)
         why = f"situation: {type(exc).__name__}: {exc}"
         await on_error(raw, Rejection(Reason.INTERNAL_ERROR, why))
         watchdog.processed(topic, partition, msg.offset)
 
-    app.agent(app.topic(*INPUTS, key_type=bytes, value_type=bytes, key_serializer="raw",
-                        value_serializer="raw"),
-              name="tike.situation")(watchdog.guard("tike.situation", situation))  # fmt: skip
+    app.agent(
+        app.topic(
+            *INPUTS, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
+        ),
+        name="tike.situation",
+    )(watchdog.guard("tike.situation", situation))
 
     async def tick() -> None:
         """Offer time-outs, SLAs and KPIs of every partition this worker holds, in process.
@@ -343,7 +325,7 @@ def register(ctx: StreamContext, follower: RulesFollower, watchdog: Watchdog) ->
             async with parts.lock(partition):
                 if parts.held.get(partition) is not sit:  # revoked or rebuilt meanwhile
                     continue
-                record = sit.on_tick(now, None)
+                record = SituationStage(sit).tick(now)
                 if record is not None:
                     await parts.publish(partition, b"tick", record, sit)
 

@@ -93,8 +93,10 @@ class Watchdog:
                 continue
             since = max(self.waiting_since.setdefault(tp, now), last or now)
             if now - since > self.stall_s:
-                self.fatal(f"agent on {tp[0]}[{tp[1]}] stalled: {lag} records waiting, "
-                           f"no progress for {now - since:.0f} s")  # fmt: skip
+                self.fatal(
+                    f"agent on {tp[0]}[{tp[1]}] stalled: {lag} records waiting, "
+                    f"no progress for {now - since:.0f} s"
+                )
 
     def beat(self) -> None:
         self.loop_beat = time.monotonic()

@@ -13,8 +13,8 @@ from prometheus_client import start_http_server
 
 from streams import compat, metrics
 from streams.app import create_app
+from streams.kafka_admin import ensure_topics, wait_for_broker
 from tike import logs
-from tike.kafka_admin import ensure_topics, wait_for_broker
 from tike.settings import WorkerSettings
 
 log = logging.getLogger("tike.worker")

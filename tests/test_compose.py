@@ -8,8 +8,8 @@ from typing import Any
 
 import yaml
 
-from tike.cli import build_parser
 from tike.settings import SERVICE_SETTINGS
+from tike_cli.cli import build_parser
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
@@ -71,7 +71,16 @@ def test_ports_in_compose_match_settings_defaults() -> None:
 
 def test_dockerfile_copies_every_package_and_runs_tike() -> None:
     dockerfile = (ROOT / "Dockerfile").read_text()
-    for package in ("tike", "streams", "gateway", "rules", "simulators", "ui_static"):
+    for package in (
+        "tike",
+        "tike_core",
+        "rules",
+        "streams",
+        "simulators",
+        "gateway",
+        "tike_cli",
+        "ui_static",
+    ):
         assert f"COPY {package} ./{package}" in dockerfile
     assert 'ENTRYPOINT ["tike"]' in dockerfile
     assert re.search(r"^USER (?!root)", dockerfile, re.M), "image must not run as root"

@@ -22,8 +22,14 @@ import orjson
 
 #: The ids a log line can carry, in the order they are written.
 CORRELATION_IDS = (
-    "record", "event_id", "need_id", "dispatch_id", "team_id", "region", "request_id",
-)  # fmt: skip
+    "record",
+    "event_id",
+    "need_id",
+    "dispatch_id",
+    "team_id",
+    "region",
+    "request_id",
+)
 
 _bound: ContextVar[dict[str, str] | None] = ContextVar("tike_log_ids", default=None)
 

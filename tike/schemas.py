@@ -8,6 +8,7 @@ import orjson
 from pydantic import BaseModel
 
 from tike.events import KINDS
+from tike.outputs import SITUATION_OUTPUTS
 from tike.records import (
     CallActivity,
     DeadLetter,
@@ -22,6 +23,7 @@ OUTPUTS: dict[str, type[BaseModel]] = {
     "team_state": TeamState,
     "device_health": DeviceHealth,
     "dead_letter": DeadLetter,
+    **SITUATION_OUTPUTS,
 }
 
 

@@ -10,9 +10,9 @@ from fastapi.testclient import TestClient
 
 from gateway.app import create_app
 from gateway.store import LEASE
-from tests.integration.harness import start_redis
-from tike.embedded import free_port
 from tike.settings import GatewaySettings
+from tike_cli.embedded import free_port
+from tike_cli.harness import start_redis
 
 
 def test_healthz_reports_redis(tmp_path: Path) -> None:

@@ -15,11 +15,20 @@ from websockets.exceptions import ConnectionClosed
 
 from tests.integration import conftest as integration
 from tests.integration.conftest import Send
-from tests.integration.gw import bearer, get, is_need, next_frame, tag, team_on_duty, token, until
-from tests.integration.harness import Gateway
 from tike import topics
 from tike.examples import example
 from tike.records import stable_id
+from tike_cli.gateway_client import (
+    bearer,
+    get,
+    is_need,
+    next_frame,
+    tag,
+    team_on_duty,
+    token,
+    until,
+)
+from tike_cli.harness import Gateway
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
 

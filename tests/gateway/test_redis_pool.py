@@ -22,8 +22,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from gateway.app import create_app, redis_client
 from gateway.fanout import Outbox
 from gateway.store import team_key
-from tests.integration.harness import start_redis
 from tike.settings import GatewaySettings
+from tike_cli.harness import start_redis
 
 
 @pytest_asyncio.fixture

@@ -18,8 +18,8 @@ import redis.asyncio as aioredis
 from gateway import metrics
 from gateway.revocations import Revocations
 from gateway.store import REVOKED, Store
-from tests.integration.harness import start_redis
-from tike.embedded import free_port
+from tike_cli.embedded import free_port
+from tike_cli.harness import start_redis
 
 NOWHERE = "redis://127.0.0.1:1/0"
 

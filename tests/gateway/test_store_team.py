@@ -11,10 +11,10 @@ import orjson
 import pytest_asyncio
 import redis.asyncio as aioredis
 
-from gateway.projector import items_of
+from gateway.board_projection import items_of
 from gateway.store import Store, team_key
-from tests.integration.harness import start_redis
 from tike import topics
+from tike_cli.harness import start_redis
 
 EPOCH = "e1"
 TEAM = "EP-AMB-1"

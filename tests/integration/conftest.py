@@ -8,7 +8,7 @@ import orjson
 import pytest
 import pytest_asyncio
 
-from tests.integration.harness import (
+from tike_cli.harness import (
     Gateway,
     Worker,
     producer,

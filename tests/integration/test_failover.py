@@ -18,7 +18,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.harness import (
+from tests.integration.test_restart import lost as where_lost
+from tike import topics
+from tike.records import stable_id
+from tike.settings import WorkerSettings
+from tike_cli.harness import (
     Collector,
     Feeder,
     Worker,
@@ -27,10 +31,6 @@ from tests.integration.harness import (
     second_worker,
     wait_decided,
 )
-from tests.integration.test_restart import lost as where_lost
-from tike import topics
-from tike.records import stable_id
-from tike.settings import WorkerSettings
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

@@ -10,7 +10,7 @@ from aiokafka.consumer.fetcher import FetchResult
 
 from streams import compat
 from streams.offsets import gaps
-from tests.integration.harness import producer
+from tike_cli.harness import producer
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

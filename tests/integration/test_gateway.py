@@ -19,7 +19,8 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from tests.integration.conftest import Send
-from tests.integration.gw import (
+from tike import topics
+from tike_cli.gateway_client import (
     bearer,
     fall_alarm,
     get,
@@ -30,8 +31,7 @@ from tests.integration.gw import (
     token,
     until,
 )
-from tests.integration.harness import Gateway
-from tike import topics
+from tike_cli.harness import Gateway
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -78,8 +78,12 @@ async def test_team_accepts_on_its_socket_and_the_board_follows(
         need_id = await fall_alarm(send, "301")
         _, offer = await until(phone, lambda f, i: i.get("need_id") == need_id)
         assert offer["status"] == "requested" and offer["team_id"] == team
-        action = {"type": "action", "dispatch_id": offer["dispatch_id"], "action": "accept",
-                  "idempotency_key": "accept-1"}  # fmt: skip
+        action = {
+            "type": "action",
+            "dispatch_id": offer["dispatch_id"],
+            "action": "accept",
+            "idempotency_key": "accept-1",
+        }
         await phone.send(orjson.dumps(action).decode())
         ack = await next_frame(phone)
         while ack["type"] != "ack":
@@ -87,8 +91,12 @@ async def test_team_accepts_on_its_socket_and_the_board_follows(
         assert ack["duplicate"] is False and ack["action"] == "accept"
         _, accepted = await until(board, is_need(need_id, phase="accepted"))
         assert accepted["data"]["owner"] == {"kind": "team", "team_id": team}
-        _, update = await until(phone, lambda f, i: i.get("dispatch_id") == offer["dispatch_id"]
-                                and i.get("status") == "accepted")  # fmt: skip
+        _, update = await until(
+            phone,
+            lambda f, i: (
+                i.get("dispatch_id") == offer["dispatch_id"] and i.get("status") == "accepted"
+            ),
+        )
         assert update["version"] > offer["version"]
         # The same idempotency key again: the first answer, nothing sent twice.
         await phone.send(orjson.dumps(action).decode())
@@ -99,9 +107,13 @@ async def test_team_accepts_on_its_socket_and_the_board_follows(
 
 
 async def test_a_second_gateway_serves_the_same_state(
-    gateway: Gateway, broker: str, redis_url: str, logs: Path, send: Send,
+    gateway: Gateway,
+    broker: str,
+    redis_url: str,
+    logs: Path,
+    send: Send,
     http: httpx.AsyncClient,
-) -> None:  # fmt: skip
+) -> None:
     other = Gateway.create(broker, redis_url, logs / "gateway-b.log").start()
     try:
         async with httpx.AsyncClient(base_url=other.url, timeout=10) as http_b:
@@ -129,9 +141,17 @@ async def test_a_second_gateway_serves_the_same_state(
 
 
 def _delta(entity_id: str, version: int, size: int) -> dict[str, object]:
-    return {"kind": "board_delta", "schema_version": 1, "region": "etela-pohjanmaa",
-            "entity": "notice", "id": entity_id, "version": version, "op": "upsert",
-            "at": "2026-11-23T12:00:00+00:00", "data": {"text": "x" * size}}  # fmt: skip
+    return {
+        "kind": "board_delta",
+        "schema_version": 1,
+        "region": "etela-pohjanmaa",
+        "entity": "notice",
+        "id": entity_id,
+        "version": version,
+        "op": "upsert",
+        "at": "2026-11-23T12:00:00+00:00",
+        "data": {"text": "x" * size},
+    }
 
 
 async def test_a_slow_client_does_not_delay_a_fast_one(gateway: Gateway, send: Send) -> None:
@@ -145,8 +165,12 @@ async def test_a_slow_client_does_not_delay_a_fast_one(gateway: Gateway, send: S
     burst = tag("burst")
     async with connect(url, sock=slow_sock, max_queue=1) as slow, connect(url) as fast:
         await next_frame(fast)
-        await asyncio.gather(*(send(topics.BOARD, _delta(f"{burst}-{i}", 1, 8000),
-                                    key=b"etela-pohjanmaa") for i in range(600)))  # fmt: skip
+        await asyncio.gather(
+            *(
+                send(topics.BOARD, _delta(f"{burst}-{i}", 1, 8000), key=b"etela-pohjanmaa")
+                for i in range(600)
+            )
+        )
         await until(fast, lambda f, i: i["id"] == f"{burst}-599")
         started = time.monotonic()
         await send(topics.BOARD, _delta(f"{burst}-probe", 1, 10), key=b"etela-pohjanmaa")
@@ -209,8 +233,9 @@ async def test_expired_and_revoked_tokens_close_the_socket(
     async with connect(f"{gateway.ws_url}/ws/board?token={victim}", max_size=None) as ws:
         await next_frame(ws)
         me = (await http.get("/api/me", headers={"Authorization": f"Bearer {victim}"})).json()
-        resp = await http.post("/api/tokens/revoke", headers=bearer("admin"),
-                               json={"jti": me["jti"], "exp": me["exp"]})  # fmt: skip
+        resp = await http.post(
+            "/api/tokens/revoke", headers=bearer("admin"), json={"jti": me["jti"], "exp": me["exp"]}
+        )
         assert resp.status_code == 202
         with pytest.raises(ConnectionClosed) as closed:
             while True:
@@ -258,8 +283,9 @@ async def test_a_revoked_token_closes_all_its_sockets_within_the_check_interval(
         await next_frame(first)
         await next_frame(second)
         me = (await http.get("/api/me", headers={"Authorization": f"Bearer {victim}"})).json()
-        resp = await http.post("/api/tokens/revoke", headers=bearer("admin"),
-                               json={"jti": me["jti"], "exp": me["exp"]})  # fmt: skip
+        resp = await http.post(
+            "/api/tokens/revoke", headers=bearer("admin"), json={"jti": me["jti"], "exp": me["exp"]}
+        )
         assert resp.status_code == 202
         revoked_at = time.monotonic()
         # A new socket is refused at once, before the process reloads the revoked ids.
@@ -284,8 +310,12 @@ async def test_more_clients_than_redis_connections_wait_instead_of_being_refused
     did: the pool the gateway used to have refused the third caller with "Too many
     connections", i.e. websocket close 1011 and 503) serves 40 sockets and 20 requests that
     arrive together, and its fan-out reaches them all."""
-    small = Gateway.create(broker, f"{redis_url}?max_connections=2", logs / "gateway-pool.log",
-                           TIKE_REDIS_MAX_CONNECTIONS="2").start()  # fmt: skip
+    small = Gateway.create(
+        broker,
+        f"{redis_url}?max_connections=2",
+        logs / "gateway-pool.log",
+        TIKE_REDIS_MAX_CONNECTIONS="2",
+    ).start()
     url = f"{small.ws_url}/ws/board?token={token('control_room')}"
     try:
         async with (
@@ -297,16 +327,23 @@ async def test_more_clients_than_redis_connections_wait_instead_of_being_refused
             )
             frames, responses = await asyncio.gather(
                 asyncio.gather(*(next_frame(ws, timeout=20) for ws in sockets)),
-                asyncio.gather(*(http_small.get("/api/board", headers=bearer("control_room"))
-                                 for _ in range(20))),
-            )  # fmt: skip
+                asyncio.gather(
+                    *(
+                        http_small.get("/api/board", headers=bearer("control_room"))
+                        for _ in range(20)
+                    )
+                ),
+            )
             assert [f["type"] for f in frames] == ["snapshot"] * 40
             assert [r.status_code for r in responses] == [200] * 20
             probe = tag("pool")
             await send(topics.BOARD, _delta(probe, 1, 10), key=b"etela-pohjanmaa")
             await asyncio.gather(*(until(ws, lambda f, i: i["id"] == probe) for ws in sockets))
-        await send(topics.BOARD, {**_delta(probe, 2, 0), "op": "remove", "data": None},
-                   key=b"etela-pohjanmaa")  # fmt: skip
+        await send(
+            topics.BOARD,
+            {**_delta(probe, 2, 0), "op": "remove", "data": None},
+            key=b"etela-pohjanmaa",
+        )
     finally:
         small.stop()
     assert "Too many connections" not in small.log_path.read_text()
@@ -329,15 +366,17 @@ async def test_rules_api_validates_dry_runs_and_activates_for_operators_only(
         "/api/rules/validate", json={"text": candidate}, headers=bearer("operator")
     )
     assert ok.json()["valid"] is True and ok.json()["label"] == "sote-default@9.9.9"
-    dry = await http.post("/api/rules/dry-run", json={"text": candidate, "since_hours": 1},
-                          headers=bearer("operator"))  # fmt: skip
+    dry = await http.post(
+        "/api/rules/dry-run", json={"text": candidate, "since_hours": 1}, headers=bearer("operator")
+    )
     assert dry.status_code == 200 and dry.json()["candidate"] == "sote-default@9.9.9"
     assert dry.json()["changed"] == 0  # same rules, new version
     body = {"text": candidate, "comment": "version bump"}
     refused = await http.post("/api/rules/activate", json=body, headers=bearer("control_room"))
     assert refused.status_code == 403
-    bad = await http.post("/api/rules/activate", json={"text": broken, "comment": "x"},
-                          headers=bearer("operator"))  # fmt: skip
+    bad = await http.post(
+        "/api/rules/activate", json={"text": broken, "comment": "x"}, headers=bearer("operator")
+    )
     assert bad.status_code == 422 and bad.json()["detail"]["errors"]
     done = await http.post("/api/rules/activate", json=body, headers=bearer("operator"))
     assert done.status_code == 201 and done.json()["label"] == "sote-default@9.9.9"
@@ -346,13 +385,17 @@ async def test_rules_api_validates_dry_runs_and_activates_for_operators_only(
     assert history[-1]["activated_by"] == "operator" and history[-1]["comment"] == "version bump"
     # Put the shipped version back for the other tests.
     back = {"text": text, "comment": "restore"}
-    assert (await http.post("/api/rules/activate", json=back,
-                            headers=bearer("operator"))).status_code == 201  # fmt: skip
+    assert (
+        await http.post("/api/rules/activate", json=back, headers=bearer("operator"))
+    ).status_code == 201
     deadline = time.monotonic() + 10
     while True:
         audit = await get(http, "/api/audit", "operator", limit=10)
-        found = [a for a in audit if a["action"] == "rules.activate"
-                 and a["after"]["label"] == "sote-default@9.9.9"]  # fmt: skip
+        found = [
+            a
+            for a in audit
+            if a["action"] == "rules.activate" and a["after"]["label"] == "sote-default@9.9.9"
+        ]
         if found or time.monotonic() > deadline:
             break
         await asyncio.sleep(0.2)
@@ -369,8 +412,7 @@ async def test_control_room_closes_a_need_with_a_reason_and_it_is_audited(
         need_id = await fall_alarm(send, "152")
         await until(ws, is_need(need_id))
         path = f"/api/needs/{need_id}/actions"
-        body = {"command": "close", "reason": "client phoned: false alarm",
-                "outcome": "no_need"}  # fmt: skip
+        body = {"command": "close", "reason": "client phoned: false alarm", "outcome": "no_need"}
         denied = await http.post(path, json=body, headers=bearer(f"team:{team}"))
         assert denied.status_code == 403
         headers = {**bearer("control_room"), "Idempotency-Key": f"close-{need_id}"}
@@ -406,19 +448,27 @@ async def test_bad_requests_get_clear_json_errors(http: httpx.AsyncClient) -> No
     assert huge.status_code == 413 and huge.json()["error"] == "payload_too_large"
     unknown = await http.get("/api/needs/need-nope", headers=bearer("control_room"))
     assert unknown.status_code == 404 and "need-nope" in unknown.json()["detail"]
-    wrong = await http.post("/api/needs/need-nope/actions", json={"command": "fly"},
-                            headers=bearer("control_room"))  # fmt: skip
+    wrong = await http.post(
+        "/api/needs/need-nope/actions", json={"command": "fly"}, headers=bearer("control_room")
+    )
     assert wrong.status_code == 422
 
 
 async def test_metrics_cover_the_gateway(http: httpx.AsyncClient) -> None:
     text = (await http.get("/metrics")).text
-    for name in ("tike_gateway_events_in_total{topic=\"tike.board\"}",
-                 "tike_gateway_e2e_latency_seconds_count", "tike_gateway_ws_clients",
-                 "tike_gateway_queue_drops_total", "tike_gateway_consumer_lag",
-                 "tike_gateway_decision_latency_seconds_count",
-                 "tike_gateway_projector_active 1.0"):  # fmt: skip
+    for name in (
+        'tike_gateway_events_in_total{topic="tike.board"}',
+        "tike_gateway_e2e_latency_seconds_count",
+        "tike_gateway_ws_clients",
+        "tike_gateway_queue_drops_total",
+        "tike_gateway_consumer_lag",
+        "tike_gateway_decision_latency_seconds_count",
+        "tike_gateway_projector_active 1.0",
+    ):
         assert name in text, name
-    e2e = [line for line in text.splitlines()
-           if line.startswith("tike_gateway_e2e_latency_seconds_count")]  # fmt: skip
+    e2e = [
+        line
+        for line in text.splitlines()
+        if line.startswith("tike_gateway_e2e_latency_seconds_count")
+    ]
     assert float(e2e[0].split()[-1]) >= 1

@@ -11,7 +11,8 @@ import pytest
 from websockets.asyncio.client import connect
 
 from tests.integration.conftest import Send
-from tests.integration.gw import (
+from tike_cli.embedded import Child, free_port, redis_command, spawn, wait_port
+from tike_cli.gateway_client import (
     fall_alarm,
     get,
     is_need,
@@ -21,8 +22,7 @@ from tests.integration.gw import (
     token,
     until,
 )
-from tests.integration.harness import Gateway
-from tike.embedded import Child, free_port, redis_command, spawn, wait_port
+from tike_cli.harness import Gateway
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -74,9 +74,10 @@ async def test_redis_restart_is_rebuilt_from_kafka_without_a_gateway_restart(
         redis_server.start()  # empty: no persistence
         # The same socket gets a snapshot of a new projection epoch, rebuilt from Kafka ...
         frame, _ = await until(
-            ws, lambda f, i: f["epoch"] not in (None, first["epoch"]) and i.get("id") == before,
+            ws,
+            lambda f, i: f["epoch"] not in (None, first["epoch"]) and i.get("id") == before,
             timeout=30,
-        )  # fmt: skip
+        )
         # ... and live changes again.
         after = await fall_alarm(send, "010")
         await until(ws, lambda f, i: i.get("id") == after and f["epoch"] == frame["epoch"])

@@ -14,9 +14,9 @@ from websockets.asyncio.client import connect
 
 from gateway.store import LEASE
 from tests.integration.conftest import Send
-from tests.integration.gw import next_frame, tag, token, until
-from tests.integration.harness import Gateway
 from tike import topics
+from tike_cli.gateway_client import next_frame, tag, token, until
+from tike_cli.harness import Gateway
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -30,9 +30,17 @@ def _workers(pid: int) -> list[int]:
 
 
 def _notice(entity_id: str, version: int) -> dict[str, object]:
-    return {"kind": "board_delta", "schema_version": 1, "region": "etela-pohjanmaa",
-            "entity": "notice", "id": entity_id, "version": version, "op": "upsert",
-            "at": "2026-11-23T12:00:00+00:00", "data": {"text": "workers"}}  # fmt: skip
+    return {
+        "kind": "board_delta",
+        "schema_version": 1,
+        "region": "etela-pohjanmaa",
+        "entity": "notice",
+        "id": entity_id,
+        "version": version,
+        "op": "upsert",
+        "at": "2026-11-23T12:00:00+00:00",
+        "data": {"text": "workers"},
+    }
 
 
 async def test_two_worker_processes_share_one_port_and_one_projector(

@@ -10,8 +10,8 @@ import pytest
 from gateway.auth import issue
 from simulators.loadtest import loadtest, write_report
 from simulators.scenario import load_scenario
-from tests.integration.harness import SECRET, Gateway
 from tike.regions import load_registry
+from tike_cli.harness import SECRET, Gateway
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -21,8 +21,17 @@ async def test_loadtest_times_every_need_and_writes_its_report(
 ) -> None:
     region = load_registry().region("etela-pohjanmaa")
     token = issue(SECRET, "admin", "loadtest")
-    result = await loadtest(broker, gateway.url, token, region, load_scenario("storm"),
-                            rate=30, duration_s=15, seed=4, progress=False)  # fmt: skip
+    result = await loadtest(
+        broker,
+        gateway.url,
+        token,
+        region,
+        load_scenario("storm"),
+        rate=30,
+        duration_s=15,
+        seed=4,
+        progress=False,
+    )
     print({k: v for k, v in result.items() if k != "timeline"})
     assert result["produced"] > 50  # heartbeats (spread over 5 min), alarms, calls, teams
     assert result["needs_sent"] >= 5
@@ -48,8 +57,17 @@ async def test_a_rerun_against_the_same_stack_sends_new_events_and_loses_none(
     token = issue(SECRET, "admin", "loadtest")
     runs = []
     for _ in range(2):
-        result = await loadtest(broker, gateway.url, token, region, load_scenario("storm"),
-                                rate=60, duration_s=4, time_scale=3, progress=False)  # fmt: skip
+        result = await loadtest(
+            broker,
+            gateway.url,
+            token,
+            region,
+            load_scenario("storm"),
+            rate=60,
+            duration_s=4,
+            time_scale=3,
+            progress=False,
+        )
         print({k: v for k, v in result.items() if k != "timeline"})
         runs.append(result)
     for result in runs:

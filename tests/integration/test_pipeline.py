@@ -11,9 +11,9 @@ import orjson
 import pytest
 import pytest_asyncio
 
-from tests.integration.harness import Collector, Worker
 from tike import topics
 from tike.examples import example
+from tike_cli.harness import Collector, Worker
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -161,9 +161,12 @@ async def test_silent_device_is_reported_as_need(outputs, send) -> None:  # type
     await send(
         topics.ALARMS, _alarm(device_id=device, status_code="heartbeat"), key=device.encode()
     )
-    need = (await outputs[topics.NEEDS].wait(
-        lambda n: n.get("device_id") == device and n["alarm_code"] == "device_silent", timeout=20
-    )).json()  # fmt: skip
+    need = (
+        await outputs[topics.NEEDS].wait(
+            lambda n: n.get("device_id") == device and n["alarm_code"] == "device_silent",
+            timeout=20,
+        )
+    ).json()
     assert need["source"] == "device_supervision"
     await outputs[topics.DEVICE_HEALTH].wait(
         lambda h: h["device_id"] == device and h["condition"] == "silent"
@@ -193,8 +196,13 @@ async def test_a_device_is_supervised_whatever_the_alarm_key(outputs, send, work
 async def test_116117_call_is_counted_and_actionable_triage_is_a_need(outputs, send) -> None:  # type: ignore[no-untyped-def]
     call = orjson.loads(example("call_116117").model_dump_json())
     call["call_id"] = "call-" + uuid.uuid4().hex[:10]
-    started = {**call, "event_id": str(uuid.uuid4()), "phase": "started", "urgency": None,
-               "disposition": None}  # fmt: skip
+    started = {
+        **call,
+        "event_id": str(uuid.uuid4()),
+        "phase": "started",
+        "urgency": None,
+        "disposition": None,
+    }
     await send(topics.CALLS_116117, started, key=call["call_id"].encode())
     await send(topics.CALLS_116117, call, key=call["call_id"].encode())
     calls = outputs[topics.CALLS]

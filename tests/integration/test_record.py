@@ -13,8 +13,8 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from simulators.replay import load, record
-from tests.integration.harness import producer
 from tike import topics
+from tike_cli.harness import producer
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -26,8 +26,9 @@ async def _produce(broker: str, now_ms: int) -> None:
     try:
         for age in AGES_MIN:  # one partition: the broker keeps them in this order
             value = f'{{"age_min": {age}}}'.encode()
-            await prod.send_and_wait(topics.TRANSPORTS, value, key=b"k", partition=0,
-                                     timestamp_ms=now_ms - age * 60_000)  # fmt: skip
+            await prod.send_and_wait(
+                topics.TRANSPORTS, value, key=b"k", partition=0, timestamp_ms=now_ms - age * 60_000
+            )
     finally:
         await prod.stop()
 
@@ -42,8 +43,10 @@ async def test_record_writes_only_the_time_window(broker: str, tmp_path: Path) -
     await consumer.start()
     try:
         tp = TopicPartition(topics.TRANSPORTS, 0)
-        print("offsets_for_times(-60 min):",
-              await consumer.offsets_for_times({tp: now_ms - 60 * 60_000}))  # fmt: skip
+        print(
+            "offsets_for_times(-60 min):",
+            await consumer.offsets_for_times({tp: now_ms - 60 * 60_000}),
+        )
     finally:
         await consumer.stop()
 
@@ -67,18 +70,44 @@ def test_the_cli_records_the_last_duration(broker: str, tmp_path: Path) -> None:
     since = (datetime.now(UTC) - timedelta(minutes=45)).isoformat()
     env = {"TIKE_KAFKA_BOOTSTRAP": broker, "PATH": "/usr/bin:/bin"}
     result = subprocess.run(
-        [sys.executable, "-m", "tike", "record", topics.TRANSPORTS, "--out", str(out),
-         "--since", since, "--duration", "40m"],
-        env=env, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "tike_cli",
+            "record",
+            topics.TRANSPORTS,
+            "--out",
+            str(out),
+            "--since",
+            since,
+            "--duration",
+            "40m",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     assert [orjson_age(line) for line in out.read_bytes().splitlines()] == [30, 9]
     assert "recorded 2 records" in result.stderr
     result = subprocess.run(
-        [sys.executable, "-m", "tike", "record", topics.TRANSPORTS, "--out", str(out),
-         "--duration", "10m"],
-        env=env, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "tike_cli",
+            "record",
+            topics.TRANSPORTS,
+            "--out",
+            str(out),
+            "--duration",
+            "10m",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     assert [orjson_age(line) for line in out.read_bytes().splitlines()] == [9, 1]
 

@@ -11,9 +11,9 @@ import pytest
 
 from simulators.replay import load, record, replay
 from tests.integration.conftest import Send
-from tests.integration.harness import Collector, Worker
 from tike import topics
 from tike.examples import example
+from tike_cli.harness import Collector, Worker
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -70,8 +70,9 @@ async def test_a_recording_replays_at_speed_as_new_needs_or_as_redeliveries(
         assert len(needs.records) == before  # no need twice
 
         # The worker's JSON log says which record and need each drop was about.
-        lines = [orjson.loads(x) for x in worker.log_path.read_bytes().splitlines()
-                 if x.startswith(b"{")]  # fmt: skip
+        lines = [
+            orjson.loads(x) for x in worker.log_path.read_bytes().splitlines() if x.startswith(b"{")
+        ]
         drops = [x for x in lines if x["msg"].startswith("duplicate need")]
         assert len(drops) >= 12
         assert all(x["msg"] == f"duplicate need {x['need_id']} dropped" for x in drops)

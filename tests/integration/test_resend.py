@@ -1,6 +1,6 @@
 """A worker that journaled a record but died before its outputs were delivered: the next
 owner of the partition sends those outputs again on rebuild, and a need already published is
-not published twice (tike.situation.resend)."""
+not published twice (tike_core.situation.resend)."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ import orjson
 import pytest
 
 from tests.integration.conftest import Send
-from tests.integration.harness import Collector, Worker, producer
 from tike import topics
 from tike.examples import example
+from tike_cli.harness import Collector, Worker, producer
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

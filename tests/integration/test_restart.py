@@ -11,11 +11,10 @@ from typing import Any
 import orjson
 import pytest
 
-from tests.integration.harness import Collector, Worker, producer
+from streams.kafka_log import partitions_of, read_partition
 from tike import topics
 from tike.examples import example
-from tike.kafka_log import partitions_of, read_partition
-from tike.records import stable_id
+from tike_cli.harness import Collector, Worker, lost, producer
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -35,45 +34,6 @@ def _alarms() -> list[dict[str, object]]:
         data["device_id"] = f"dev-kill-{i % 37}"
         out.append(data)
     return out
-
-
-async def lost(
-    missing: set[object],
-    placed: dict[object, asyncio.Future[Any]],
-    intake: Collector,
-    worker: Worker,
-) -> str:
-    """Where the lost needs stopped: never ingested (by alarm partition and offset), or
-    ingested but never published by the situation agent (and whether it dropped them as
-    redeliveries)."""
-    ingested = {n["origin"]["event_id"] for n in intake.matching(lambda n: True)}
-    stuck = sorted(
-        (r.partition, r.offset) for r in intake.records if r.json()["origin"]["event_id"] in missing
-    )
-    log = worker.log_path.read_text(errors="replace")
-    dropped = sum(
-        1
-        for event_id in missing & ingested
-        if f"duplicate need {stable_id('need', 'alarm', str(event_id))} dropped" in log
-    )
-    where: dict[int, list[int]] = {}
-    for event_id in missing - ingested:
-        meta = await placed[event_id]
-        where.setdefault(meta.partition, []).append(meta.offset)
-    never = {p: sorted(o) for p, o in sorted(where.items())}
-    # Read tike.needs again from the start: are they there after all (a reading problem)?
-    bootstrap = worker.env["TIKE_KAFKA_BOOTSTRAP"]
-    reread = set()
-    for partition in await partitions_of(bootstrap, topics.NEEDS):
-        for value, _, _ in await read_partition(bootstrap, topics.NEEDS, partition, 0):
-            reread.add(orjson.loads(value)["origin"]["event_id"])
-    return (
-        f"{len(missing & reread)} of the missing are on tike.needs when it is read again; "
-        f"{len(missing)} needs lost: {len(missing & ingested)} on tike.intake but not on "
-        f"tike.needs ({dropped} of them dropped as duplicates; tike.intake (partition, offset) "
-        f"{stuck}); {len(missing - ingested)} "
-        f"never ingested, tike.in.alarms offsets {never}"
-    )
 
 
 async def off_board(absent: set[str], needs: Collector, board: Collector, worker: Worker) -> str:
@@ -117,8 +77,14 @@ async def kill_scenario(broker: str, worker: Worker, late: bool) -> None:
     try:
         for team_id in ("big-a", "big-b"):
             status = orjson.loads(example("team_status").model_dump_json())
-            status.update(team_id=team_id, team_type="safety_responder", skills=["lifting"],
-                          capacity=50, shift=None, coverage=["743"])  # fmt: skip
+            status.update(
+                team_id=team_id,
+                team_type="safety_responder",
+                skills=["lifting"],
+                capacity=50,
+                shift=None,
+                coverage=["743"],
+            )
             await prod.send_and_wait(topics.TEAM_STATUS, orjson.dumps(status))
         await board.wait(lambda d: d["entity"] == "team" and d["id"] == "big-b")
         placed: dict[object, asyncio.Future[Any]] = {}
@@ -189,8 +155,11 @@ async def kill_scenario(broker: str, worker: Worker, late: bool) -> None:
             f"offers: {len(per_need)} needs, {sum(copies.values())} dispatch records, "
             f"{sum(v - 1 for v in copies.values())} identical re-sent copies"
         )
-        escalated = board.matching(lambda d: d["entity"] == "need" and d["id"] in need_ids
-                                   and d["data"]["phase"] == "escalated")  # fmt: skip
+        escalated = board.matching(
+            lambda d: (
+                d["entity"] == "need" and d["id"] in need_ids and d["data"]["phase"] == "escalated"
+            )
+        )
         assert len({d["id"] for d in escalated}) == TOTAL - 100
     finally:
         await prod.stop()

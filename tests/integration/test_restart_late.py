@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.integration.harness import Worker
 from tests.integration.test_restart import kill_scenario, worker_extra  # noqa: F401
+from tike_cli.harness import Worker
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

@@ -18,9 +18,9 @@ import pytest
 import pytest_asyncio
 
 from rules.engine import DEFAULT_RULESET
-from tests.integration.harness import Collector, Worker
 from tike import topics
 from tike.examples import example
+from tike_cli.harness import Collector, Worker
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -29,14 +29,22 @@ def tike(broker: str, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TIKE_")}
     env["TIKE_KAFKA_BOOTSTRAP"] = broker
     return subprocess.run(
-        [sys.executable, "-m", "tike", *args], env=env, capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "tike_cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 
 def fall(**kw: Any) -> dict[str, Any]:
     data: dict[str, Any] = orjson.loads(example("safety_alarm").model_dump_json())
-    data.update(status_code="fall_detected", operator_assessment="no_injury",
-                client_flags=["home_care_client"], **kw)  # fmt: skip
+    data.update(
+        status_code="fall_detected",
+        operator_assessment="no_injury",
+        client_flags=["home_care_client"],
+        **kw,
+    )
     return data
 
 
@@ -50,8 +58,13 @@ async def decisions(broker: str, worker: Worker) -> AsyncIterator[Collector]:
 async def test_need_is_routed_to_the_nearest_team_with_explanation(decisions, send) -> None:  # type: ignore[no-untyped-def]
     for team_id, lat in (("sr-near", 62.79), ("sr-far", 62.60)):
         status = orjson.loads(example("team_status").model_dump_json())
-        status.update(team_id=team_id, team_type="safety_responder", skills=["lifting"],
-                      location={"lat": lat, "lon": 22.84}, shift=None)  # fmt: skip
+        status.update(
+            team_id=team_id,
+            team_type="safety_responder",
+            skills=["lifting"],
+            location={"lat": lat, "lon": 22.84},
+            shift=None,
+        )
         await send(topics.TEAM_STATUS, status)
     await asyncio.sleep(1)  # team state travels through tike.team-state
     alarm = fall()
@@ -143,9 +156,17 @@ async def test_malicious_ruleset_is_refused_and_the_running_one_stays(
     assert f"{evil}:5:11: rule 'x': YAML tag" in result.stderr and "refused" in result.stderr
     assert not await asyncio.to_thread(Path("/tmp/tike-pwned").exists)
     # A broken record written straight to the topic, bypassing the CLI:
-    bad = {"kind": "ruleset_activation", "schema_version": 1, "ruleset": "broken",
-           "version": "1", "checksum": "x", "text": "rules: [", "comment": "bypass",
-           "activated_by": "someone", "activated_at": "2026-11-23T10:00:00Z"}  # fmt: skip
+    bad = {
+        "kind": "ruleset_activation",
+        "schema_version": 1,
+        "ruleset": "broken",
+        "version": "1",
+        "checksum": "x",
+        "text": "rules: [",
+        "comment": "bypass",
+        "activated_by": "someone",
+        "activated_at": "2026-11-23T10:00:00Z",
+    }
     marker = uuid.uuid4().hex.encode()
     await send(topics.RULES, orjson.dumps({**bad, "comment": marker.decode()}), key=b"broken@1")
     dead = await Collector(broker, topics.DEADLETTER).start()

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from simulators.basic import run
-from tests.integration.harness import Collector, Worker
 from tike import topics
 from tike.regions import load_registry
+from tike_cli.harness import Collector, Worker
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

@@ -18,10 +18,10 @@ from typing import Any
 import orjson
 import pytest
 
-from tests.integration.harness import Collector, producer
 from tike import topics
-from tike.embedded import free_port
 from tike.examples import example
+from tike_cli.embedded import free_port
+from tike_cli.harness import Collector, producer
 
 
 def _children(pid: int) -> set[int]:
@@ -65,7 +65,7 @@ def _env(tmp: Path) -> dict[str, str]:
 
 def _start(tmp: Path, env: dict[str, str]) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "tike", "up", "--simulate"],
+        [sys.executable, "-m", "tike_cli", "up", "--simulate"],
         cwd=tmp,
         env=env,
         stdout=subprocess.PIPE,
@@ -136,9 +136,13 @@ def test_a_second_stack_in_the_same_run_directory_is_refused(up, tmp_path: Path)
     proc, env = up
     _wait_up(proc)
     second = subprocess.run(
-        [sys.executable, "-m", "tike", "up"], cwd=tmp_path, env=env,
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+        [sys.executable, "-m", "tike_cli", "up"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert second.returncode == 2
     assert f"another `tike up` (pid {proc.pid}) is running" in second.stderr
     assert "TIKE_RUN_DIR" in second.stderr
@@ -168,9 +172,13 @@ def test_taken_port_is_named_with_its_setting(tmp_path: Path) -> None:
         port = sock.getsockname()[1]
         env["TIKE_GATEWAY_PORT"] = str(port)
         result = subprocess.run(
-            [sys.executable, "-m", "tike", "up"], cwd=tmp_path, env=env,
-            capture_output=True, text=True, timeout=60,
-        )  # fmt: skip
+            [sys.executable, "-m", "tike_cli", "up"],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
     assert result.returncode == 2
     assert f"port {port}" in result.stderr and "TIKE_GATEWAY_PORT" in result.stderr
 

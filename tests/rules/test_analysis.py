@@ -15,6 +15,7 @@ def kinds(parse: Callable[[str], Ruleset], fields: dict[str, Field], text: str) 
 
 
 def test_rule_after_a_broader_rule_is_shadowed(parse, fields) -> None:  # type: ignore[no-untyped-def]
+    # A table kept by hand: one rule per line, as in a rule file.
     text = (
         "  - id: alarms\n    when: {source: safety_alarm}\n" + R
         + "  - id: falls\n    when: {source: safety_alarm, alarm_code: fall_detected}\n" + R
@@ -27,6 +28,7 @@ def test_rule_after_a_broader_rule_is_shadowed(parse, fields) -> None:  # type: 
 
 def test_field_implies_source_so_shadowing_is_exact(parse, fields) -> None:  # type: ignore[no-untyped-def]
     # alarm_code only exists on alarms and silent devices, so rule b is inside rule a.
+    # A table kept by hand: one rule per line, as in a rule file.
     text = (
         "  - id: a\n    when: {source: [safety_alarm, device_supervision]}\n" + R
         + "  - id: b\n    when: {alarm_code: smoke}\n" + R
@@ -35,6 +37,7 @@ def test_field_implies_source_so_shadowing_is_exact(parse, fields) -> None:  # t
 
 
 def test_narrower_rule_first_is_fine(parse, fields) -> None:  # type: ignore[no-untyped-def]
+    # A table kept by hand: one rule per line, as in a rule file.
     text = (
         "  - id: falls\n    when: {source: safety_alarm, alarm_code: fall_detected}\n" + R
         + "  - id: alarms\n    when: {source: safety_alarm}\n" + R
@@ -56,6 +59,7 @@ def test_unless_on_the_earlier_rule_lets_the_later_one_live(parse, fields) -> No
 
 
 def test_contradictions_never_match(parse, fields) -> None:  # type: ignore[no-untyped-def]
+    # A table kept by hand: one rule per line, as in a rule file.
     text = (
         "  - id: a\n    when: {source: transport_request, alarm_code: fall_detected}\n" + R
         + "  - id: b\n    when: {urgency: C, mobility: walking}\n" + R

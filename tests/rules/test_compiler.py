@@ -20,6 +20,7 @@ def rule_of(router: Router, n: dict[str, Any]) -> str | None:
 
 
 def test_first_match_wins(router_for: Callable[[str], Router]) -> None:
+    # A table kept by hand: one rule per line, as in a rule file.
     r = router_for(
         "  - id: falls\n    when: {alarm_code: fall_detected}\n" + R
         + "  - id: alarms\n    when: {source: safety_alarm}\n" + R
@@ -58,6 +59,7 @@ def test_weekday_is_local(router_for: Callable[[str], Router]) -> None:
 
 
 def test_client_flags(router_for: Callable[[str], Router]) -> None:
+    # A table kept by hand: one rule per line, as in a rule file.
     r = router_for(
         "  - id: both\n    when: {client_flags: {all_of: [palliative, lives_alone]}}\n" + R
         + "  - id: any\n    when: {client_flags: {any_of: [palliative, memory_disorder],"
@@ -75,8 +77,9 @@ def test_unless_excludes(router_for: Callable[[str], Router]) -> None:
         "    unless: {operator_assessment: false_alarm, alarm_code: help_button}\n" + R
     )
     assert rule_of(r, need(source="safety_alarm", alarm_code="help_button")) == "a"
-    false_help = need(source="safety_alarm", alarm_code="help_button",
-                      operator_assessment="false_alarm")  # fmt: skip
+    false_help = need(
+        source="safety_alarm", alarm_code="help_button", operator_assessment="false_alarm"
+    )
     assert rule_of(r, false_help) is None
     false_fall = {**false_help, "alarm_code": "fall_detected"}
     assert rule_of(r, false_fall) == "a"
@@ -106,17 +109,22 @@ rule_st = st.dictionaries(
 @settings(max_examples=150, deadline=None)
 @given(
     rules=st.lists(rule_st, min_size=1, max_size=6),
-    needs=st.lists(st.fixed_dictionaries({k: st.sampled_from(v) for k, v in VALUES.items()}),
-                   min_size=1, max_size=10),
-)  # fmt: skip
+    needs=st.lists(
+        st.fixed_dictionaries({k: st.sampled_from(v) for k, v in VALUES.items()}),
+        min_size=1,
+        max_size=10,
+    ),
+)
 def test_compiled_matcher_equals_reference(
     router_for: Callable[[str], Router],
     rules: list[dict[str, list[Any]]],
     needs: list[dict[str, Any]],
 ) -> None:
     # Only keep value lists that belong to their field (the strategy may cross them).
-    rules = [{f: [v for v in vs if v in VALUES[f]] or [VALUES[f][0]] for f, vs in r.items()}
-             for r in rules]  # fmt: skip
+    rules = [
+        {f: [v for v in vs if v in VALUES[f]] or [VALUES[f][0]] for f, vs in r.items()}
+        for r in rules
+    ]
     text = "".join(
         f"  - id: r{i}\n" + (f"    when: {r}\n".replace("'", '"') if r else "") + R
         for i, r in enumerate(rules)

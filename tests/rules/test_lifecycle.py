@@ -59,28 +59,45 @@ def test_dry_run_reports_changed_decisions(router_for: Callable[[str], Router]) 
     (change,) = report["changed_decisions"]
     assert change["need_id"] == "a"
     assert change["before"]["service"] == "safety_responder"
-    assert change["after"] == {"rule": "kurikka-alarms", "service": "home_care",
-                               "priority": "urgent", "sla_minutes": 60}  # fmt: skip
+    assert change["after"] == {
+        "rule": "kurikka-alarms",
+        "service": "home_care",
+        "priority": "urgent",
+        "sla_minutes": 60,
+    }
     assert report["changed_per_municipality"] == {"301": 1}
     assert report["per_service"]["home_care"] == {"active": 0, "candidate": 1}
 
 
 def _activation(text: str, label: str = "t@1") -> bytes:
     name, version = label.split("@")
-    return RulesetActivation(
-        ruleset=name, version=version, checksum="x", text=text, comment="test",
-        activated_by="tester", activated_at=datetime(2026, 11, 23, tzinfo=UTC),
-    ).model_dump_json().encode()  # fmt: skip
+    return (
+        RulesetActivation(
+            ruleset=name,
+            version=version,
+            checksum="x",
+            text=text,
+            comment="test",
+            activated_by="tester",
+            activated_at=datetime(2026, 11, 23, tzinfo=UTC),
+        )
+        .model_dump_json()
+        .encode()
+    )
 
 
 def test_invalid_activation_is_refused_and_the_valid_one_stays(registry: Registry) -> None:
     good = HEADER + "  - id: a\n    route: {service: home_care, priority: urgent, sla_minutes: 5}\n"
     bad = HEADER + "  - id: a\n    when: {__class__: x}\n    route: {}\n"
     results = history(
-        [(0, _activation(good)), (1, _activation(bad)), (2, b"not json"),
-         (3, _activation(good, label="t@2"))],
+        [
+            (0, _activation(good)),
+            (1, _activation(bad)),
+            (2, b"not json"),
+            (3, _activation(good, label="t@2")),
+        ],
         registry,
-    )  # fmt: skip
+    )
     assert isinstance(results[0], Applied)
     assert isinstance(results[1], Refusal) and "does not validate" in results[1].reason
     assert isinstance(results[2], Refusal) and "not a ruleset activation" in results[2].reason

@@ -45,10 +45,15 @@ def test_nearest_eligible_team_wins_and_every_team_has_a_reason(
         team("off", status="off_duty"),
         team("elsewhere", coverage=["232"]),
         team("no-lift", skills=["wound_care"]),
-        team("gone-home", shift={"start": (NOW - timedelta(hours=9)).isoformat(),
-                                 "end": (NOW - timedelta(hours=1)).isoformat()}),
+        team(
+            "gone-home",
+            shift={
+                "start": (NOW - timedelta(hours=9)).isoformat(),
+                "end": (NOW - timedelta(hours=1)).isoformat(),
+            },
+        ),
         team("nurse", team_type="mobile_nurse"),
-    ]  # fmt: skip
+    ]
     d = decide(router_for(RULES), teams)
     assert d.team_id == "near" and d.service == "safety_responder" and not d.escalated
     reasons = {c["team_id"]: c["reason"] for c in d.candidates}
@@ -109,8 +114,15 @@ def test_decision_explains_matched_conditions_with_values(
         " time_of_day: '22:00-07:00'}\n"
         "    route: {service: safety_responder, priority: urgent, sla_minutes: 45}\n"
     )
-    d = router.decide(need(source="safety_alarm", alarm_code="fall_detected",
-                           occurred_at="2026-11-23T21:15:00+00:00"), [], NOW)  # fmt: skip
+    d = router.decide(
+        need(
+            source="safety_alarm",
+            alarm_code="fall_detected",
+            occurred_at="2026-11-23T21:15:00+00:00",
+        ),
+        [],
+        NOW,
+    )
     assert d.ruleset == "t@1" and d.rule_id == "night-falls"
     got = {(m.field, m.condition, m.value) for m in d.matched}
     assert got == {

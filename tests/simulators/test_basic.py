@@ -2,9 +2,9 @@ from collections import Counter
 from datetime import UTC, datetime
 
 from simulators.basic import BasicSimulator
-from tike.decode import decode
 from tike.events import EventBase
 from tike.regions import load_registry
+from tike_core.decode import decode
 
 START = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 REGION = load_registry().region("etela-pohjanmaa")

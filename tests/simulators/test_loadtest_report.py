@@ -68,8 +68,11 @@ def test_one_panel_per_path_with_ticks_units_zero_line_and_legend() -> None:
         assert sum(c == "tick y" for c in classes) >= 3
         assert classes.count("zero") == 1
         assert "time into the run (s)" in texts and "latency (ms)" in texts
-        legend = [" ".join(t.text or "" for t in g.iter(f"{SVG}text"))
-                  for g in svg.iter(f"{SVG}g") if g.get("class") == "legend"]  # fmt: skip
+        legend = [
+            " ".join(t.text or "" for t in g.iter(f"{SVG}text"))
+            for g in svg.iter(f"{SVG}g")
+            if g.get("class") == "legend"
+        ]
         assert legend == ["p50", "p50–p90", "p90–p99", "sample"]
         assert classes.count("p50") >= 1 and "band p90" in classes and "band p99" in classes
     board, team = panels
@@ -91,9 +94,14 @@ def test_a_path_without_samples_still_gets_its_panel() -> None:
 
 def test_the_report_names_the_seed(tmp_path: Path) -> None:
     result = {
-        "scenario": "storm", "rate": 30, "seed": 123456789, "duration_s": 10.0, "produced": 5,
-        "needs_sent": 1, "timeline": [(1.0, 50.0, "board"), (1.2, 70.0, "team")],
-    }  # fmt: skip
+        "scenario": "storm",
+        "rate": 30,
+        "seed": 123456789,
+        "duration_s": 10.0,
+        "produced": 5,
+        "needs_sent": 1,
+        "timeline": [(1.0, 50.0, "board"), (1.2, 70.0, "team")],
+    }
     js, html = write_report(result, tmp_path)
     text = html.read_text()
     assert "seed 123456789" in text and "--seed 123456789" in text

@@ -17,8 +17,8 @@ from simulators.replay import (
     schedule,
     time_window,
 )
-from tike.decode import decode
 from tike.examples import example
+from tike_core.decode import decode
 
 
 def _alarm(ts: int) -> Recorded:
@@ -85,14 +85,26 @@ NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
         ("2h", None, None, (NOW - timedelta(hours=2), None)),
         (None, "1h", None, (None, NOW - timedelta(hours=1))),
         ("3h", "1h", None, (NOW - timedelta(hours=3), NOW - timedelta(hours=1))),
-        ("2026-11-23T08:00:00+02:00", None, "2h",  # 2 h after --since
-         (datetime(2026, 11, 23, 6, tzinfo=UTC), datetime(2026, 11, 23, 8, tzinfo=UTC))),
-        ("2026-11-23T06:00:00", None, "90s",  # no offset: UTC
-         (datetime(2026, 11, 23, 6, tzinfo=UTC), datetime(2026, 11, 23, 6, 1, 30, tzinfo=UTC))),
-        (None, "2026-11-23T10:00:00Z", "1.5d",  # 1.5 days before --until
-         (datetime(2026, 11, 21, 22, tzinfo=UTC), datetime(2026, 11, 23, 10, tzinfo=UTC))),
+        (
+            "2026-11-23T08:00:00+02:00",
+            None,
+            "2h",  # 2 h after --since
+            (datetime(2026, 11, 23, 6, tzinfo=UTC), datetime(2026, 11, 23, 8, tzinfo=UTC)),
+        ),
+        (
+            "2026-11-23T06:00:00",
+            None,
+            "90s",  # no offset: UTC
+            (datetime(2026, 11, 23, 6, tzinfo=UTC), datetime(2026, 11, 23, 6, 1, 30, tzinfo=UTC)),
+        ),
+        (
+            None,
+            "2026-11-23T10:00:00Z",
+            "1.5d",  # 1.5 days before --until
+            (datetime(2026, 11, 21, 22, tzinfo=UTC), datetime(2026, 11, 23, 10, tzinfo=UTC)),
+        ),
     ],
-)  # fmt: skip
+)
 def test_time_window_bounds(
     since: str | None, until: str | None, duration: str | None, window: tuple[object, object]
 ) -> None:

@@ -7,13 +7,20 @@ from typing import Any
 import orjson
 
 from simulators.responders import Behaviour, Responders, plan, team_event
-from tike.situation import records as R
+from tike_core.situation import published as R
 
 
 def dispatch(i: int = 1, team: str = "sim-safety-responder-1", **need: Any) -> dict[str, Any]:
-    return {"kind": "dispatch", "dispatch_id": f"dsp-{i}", "team_id": team, "status": "requested",
-            "region": "etela-pohjanmaa", "offered_at": datetime.now(UTC).isoformat(), "version": 1,
-            "need": {"location": {"lat": 62.79, "lon": 22.84}, **need}}  # fmt: skip
+    return {
+        "kind": "dispatch",
+        "dispatch_id": f"dsp-{i}",
+        "team_id": team,
+        "status": "requested",
+        "region": "etela-pohjanmaa",
+        "offered_at": datetime.now(UTC).isoformat(),
+        "version": 1,
+        "need": {"location": {"lat": 62.79, "lon": 22.84}, **need},
+    }
 
 
 def test_plan_is_deterministic_and_every_step_is_a_legal_transition() -> None:
@@ -26,10 +33,13 @@ def test_plan_is_deterministic_and_every_step_is_a_legal_transition() -> None:
         for step in steps:
             assert R.illegal(step.action, status, business) is None, (step, status, business)
             status, business = {
-                "received": (R.RECEIVED, None), "accept": (R.ACCEPTED, None),
-                "decline": (R.REJECTED, None), "en_route": (R.IN_PROGRESS, "en-route"),
-                "on_site": (R.IN_PROGRESS, "on-site"), "complete": (R.COMPLETED, "on-site"),
-            }[step.action]  # fmt: skip
+                "received": (R.RECEIVED, None),
+                "accept": (R.ACCEPTED, None),
+                "decline": (R.REJECTED, None),
+                "en_route": (R.IN_PROGRESS, "en-route"),
+                "on_site": (R.IN_PROGRESS, "on-site"),
+                "complete": (R.COMPLETED, "on-site"),
+            }[step.action]
         assert steps[-1].action in ("decline", "complete")
         if steps[-1].action == "complete":
             assert steps[-1].outcome is not None

@@ -3,8 +3,8 @@ import base64
 import orjson
 
 from streams.errors import RawRecord, dead_letter
-from tike.decode import Reason, Rejection
 from tike.records import DeadLetter
+from tike_core.decode import Reason, Rejection
 
 
 def test_dead_letter_keeps_original_bytes_and_coordinates() -> None:

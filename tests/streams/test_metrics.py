@@ -31,8 +31,12 @@ def test_kpis_become_gauges_and_vanished_values_are_removed() -> None:
     step = {"region": region, "window": "1h", "step": "offer_to_accept"}
     assert _value("tike_situation_response_seconds", stat="p90", **step) == 90.0
 
-    later = {"by_source": {"safety_alarm": 1}, "closed": 0, "share_at_home": None,
-             "offer_to_accept": {"median_s": None, "p90_s": None}}  # fmt: skip
+    later = {
+        "by_source": {"safety_alarm": 1},
+        "closed": 0,
+        "share_at_home": None,
+        "offer_to_accept": {"median_s": None, "p90_s": None},
+    }
     metrics.observe_kpis(region, {"open": 0, "overdue": 0, "1h": later})
     assert _value("tike_situation_needs", region=region, window="1h", source="safety_alarm") == 1
     assert (

@@ -90,8 +90,19 @@ def test_gaps_are_clipped_at_the_committed_offset_not_one_past_it(consumer: _Con
 
 
 def _message(offset: int, generation: int) -> Message:
-    return Message(TP0.topic, TP0.partition, offset, 0.0, 0, None, b"k", b"v", None,
-                   tp=TP0, generation_id=generation)  # fmt: skip
+    return Message(
+        TP0.topic,
+        TP0.partition,
+        offset,
+        0.0,
+        0,
+        None,
+        b"k",
+        b"v",
+        None,
+        tp=TP0,
+        generation_id=generation,
+    )
 
 
 def test_a_record_a_stream_skipped_during_a_rebalance_is_fetched_again(

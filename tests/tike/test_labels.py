@@ -27,8 +27,8 @@ from simulators import basic, population
 from tike import events as E
 from tike.records import NeedSource
 from tike.regions import load_registry
-from tike.situation import machine
-from tike.situation import records as R
+from tike_core.situation import machine
+from tike_core.situation import published as R
 
 ROOT = Path(__file__).resolve().parents[2]
 LABELS = json.loads((ROOT / "ui_static" / "i18n" / "labels.json").read_text(encoding="utf-8"))
@@ -211,7 +211,7 @@ def test_every_region_municipality_has_a_swedish_and_finnish_name() -> None:
 
 
 def test_the_whatif_report_and_its_ui_are_labelled() -> None:
-    from tike.whatif.report import KPI_KEYS
+    from simulators.whatif.report import KPI_KEYS
 
     assert set(KPI_KEYS) | {"by_service"} <= set(LABELS["whatif_kpi"])
     rules_js = (ROOT / "ui_static" / "js" / "rules.js").read_text(encoding="utf-8")

@@ -72,8 +72,10 @@ def test_ids_are_per_task() -> None:
 
     async def main() -> None:
         ready_a, ready_b, go = asyncio.Event(), asyncio.Event(), asyncio.Event()
-        tasks = [asyncio.create_task(agent("a", "need-a", ready_a, go)),
-                 asyncio.create_task(agent("b", "need-b", ready_b, go))]  # fmt: skip
+        tasks = [
+            asyncio.create_task(agent("a", "need-a", ready_a, go)),
+            asyncio.create_task(agent("b", "need-b", ready_b, go)),
+        ]
         await ready_a.wait()
         await ready_b.wait()
         go.set()

@@ -1,7 +1,7 @@
 from pathlib import Path
 
-from tike.cli import main
 from tike.schemas import all_schemas
+from tike_cli.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
 

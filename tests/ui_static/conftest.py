@@ -21,8 +21,8 @@ from tests.integration.conftest import (  # noqa: F401  (fixtures)
     worker,
     worker_extra,
 )
-from tests.integration.gw import token
-from tests.integration.harness import Gateway
+from tike_cli.gateway_client import token
+from tike_cli.harness import Gateway
 
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]

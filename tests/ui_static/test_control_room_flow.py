@@ -11,11 +11,11 @@ import orjson
 import pytest
 
 from tests.integration.conftest import Send
-from tests.integration.gw import tag
 from tests.ui_static.conftest import Page
 from tike import topics
 from tike.examples import example
 from tike.records import stable_id
+from tike_cli.gateway_client import tag
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -27,16 +27,29 @@ async def on_duty(send: Send, team_id: str, where: tuple[str, float, float]) -> 
     """A safety responder on duty right at a municipality's centre (on its map circle)."""
     code, lat, lon = where
     status = orjson.loads(example("team_status").model_dump_json())
-    status.update(team_id=team_id, team_type="safety_responder", skills=["lifting"], capacity=50,
-                  location={"lat": lat, "lon": lon}, shift=None, coverage=[code])  # fmt: skip
+    status.update(
+        team_id=team_id,
+        team_type="safety_responder",
+        skills=["lifting"],
+        capacity=50,
+        location={"lat": lat, "lon": lon},
+        shift=None,
+        coverage=[code],
+    )
     await send(topics.TEAM_STATUS, status)
 
 
 async def alarm(send: Send, municipality: str, client: str, device: str) -> str:
     """A fall alarm of one client's device; return its need id."""
     data = orjson.loads(example("safety_alarm").model_dump_json())
-    data.update(status_code="fall_detected", operator_assessment="no_injury", client=client,
-                device_id=device, municipality=municipality, client_flags=[])  # fmt: skip
+    data.update(
+        status_code="fall_detected",
+        operator_assessment="no_injury",
+        client=client,
+        device_id=device,
+        municipality=municipality,
+        client_flags=[],
+    )
     await send(topics.ALARMS, data)
     return stable_id("need", "alarm", data["event_id"])
 
@@ -48,8 +61,12 @@ def ids() -> tuple[str, str]:
 
 def overlap(a: dict[str, float] | None, b: dict[str, float] | None) -> bool:
     assert a and b
-    return not (a["x"] + a["width"] <= b["x"] or b["x"] + b["width"] <= a["x"]
-                or a["y"] + a["height"] <= b["y"] or b["y"] + b["height"] <= a["y"])  # fmt: skip
+    return not (
+        a["x"] + a["width"] <= b["x"]
+        or b["x"] + b["width"] <= a["x"]
+        or a["y"] + a["height"] <= b["y"]
+        or b["y"] + b["height"] <= a["y"]
+    )
 
 
 async def box(locator: Any) -> dict[str, float]:

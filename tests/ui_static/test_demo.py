@@ -16,7 +16,7 @@ import pytest
 from tests.integration.test_up import _links, _start, _wait_up
 from tests.ui_static.conftest import Page
 from tests.ui_static.test_languages import VISIBLE_TEXT, raw_values
-from tike.embedded import free_port
+from tike_cli.embedded import free_port
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

@@ -24,9 +24,9 @@ import pytest_asyncio
 
 from simulators.basic import run as simulate
 from simulators.scenario import load_scenario
-from tests.integration.gw import token
-from tests.integration.harness import Gateway
 from tike.regions import load_registry
+from tike_cli.gateway_client import token
+from tike_cli.harness import Gateway
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

@@ -14,9 +14,9 @@ import pytest
 import pytest_asyncio
 
 from tests.integration.conftest import Send
-from tests.integration.gw import bearer, fall_alarm, tag, team_on_duty, token
-from tests.integration.harness import Gateway
 from tests.ui_static.conftest import Page
+from tike_cli.gateway_client import bearer, fall_alarm, tag, team_on_duty, token
+from tike_cli.harness import Gateway
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

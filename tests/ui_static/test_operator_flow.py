@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from tests.integration.conftest import Send
-from tests.integration.gw import fall_alarm, tag, team_on_duty
+from tike_cli.gateway_client import fall_alarm, tag, team_on_duty
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 from tests.integration.conftest import Send
-from tests.integration.gw import fall_alarm, tag, team_on_duty, token
-from tests.integration.harness import Gateway
 from tests.ui_static.conftest import Page
+from tike_cli.gateway_client import fall_alarm, tag, team_on_duty, token
+from tike_cli.harness import Gateway
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

@@ -15,9 +15,9 @@ import httpx
 import pytest
 
 from tests.integration.conftest import Send
-from tests.integration.gw import bearer, fall_alarm, tag, team_on_duty
-from tests.integration.harness import Gateway
 from tests.ui_static.conftest import Page
+from tike_cli.gateway_client import bearer, fall_alarm, tag, team_on_duty
+from tike_cli.harness import Gateway
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 PHONE = {"width": 390, "height": 844}

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from tests.integration.conftest import Send
-from tests.integration.gw import fall_alarm, tag, team_on_duty
+from tike_cli.gateway_client import fall_alarm, tag, team_on_duty
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -64,7 +64,7 @@ async def test_the_whatif_endpoint_is_for_operators_and_checks_the_draft(
 ) -> None:
     import httpx
 
-    from tests.integration.gw import bearer
+    from tike_cli.gateway_client import bearer
 
     async with httpx.AsyncClient(base_url=gateway.url, timeout=60) as client:
         body = {"text": "ruleset: x\nversion: '1'\nrules:\n  - id: Bad\n"}

@@ -1,3 +1,0 @@
-from tike.cli import main
-
-raise SystemExit(main())

@@ -1,0 +1,3 @@
+from tike_cli.cli import main
+
+raise SystemExit(main())
