@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Awaitable
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Header, HTTPException, Query
+from fastapi import APIRouter, Header, HTTPException, Path, Query
 from pydantic import BaseModel, Field
 
 from gateway.auth import ROLES, issue, valid_role
@@ -22,11 +22,15 @@ from gateway.deps import (
     Who,
 )
 from gateway.store import board_key, team_key
-from tike.events import Outcome
+from tike.events import ENTITY_ID_PATTERN, Outcome
 
 router = APIRouter(prefix="/api")
 #: What a 202 to a control-room action says: the worker has yet to carry it out, or refuse it.
 ACCEPTED = "accepted for processing; a refusal comes on the board as a notice"
+#: Team, need and dispatch ids in paths follow the one entity-id pattern (else 422).
+TeamId = Annotated[str, Path(pattern=ENTITY_ID_PATTERN, description="A team id.")]
+NeedId = Annotated[str, Path(pattern=ENTITY_ID_PATTERN, description="A need id.")]
+DispatchId = Annotated[str, Path(pattern=ENTITY_ID_PATTERN, description="A dispatch id.")]
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=128)]
 
 
@@ -96,7 +100,7 @@ async def needs(
 
 
 @router.get("/needs/{need_id}", tags=["board"])
-async def need(need_id: str, who: Watcher, store: StoreDep) -> dict[str, Any]:
+async def need(need_id: NeedId, who: Watcher, store: StoreDep) -> dict[str, Any]:
     found = await store.find_need(need_id)
     if found is None:
         raise HTTPException(404, f"no need {need_id} on the board")
@@ -129,7 +133,7 @@ async def devices(
 
 
 @router.get("/teams/{team_id}/dispatches", tags=["teams"])
-async def dispatches(team_id: str, who: Who, store: StoreDep) -> dict[str, Any]:
+async def dispatches(team_id: TeamId, who: Who, store: StoreDep) -> dict[str, Any]:
     """A team's active dispatches (the team itself, or admin)."""
     if not who.can_team(team_id):
         raise HTTPException(403, f"{who.role} may not read team {team_id}")
@@ -145,8 +149,8 @@ class TeamActionBody(BaseModel):
 
 @router.post("/teams/{team_id}/dispatches/{dispatch_id}/actions", tags=["teams"], status_code=202)
 async def team_action(
-    team_id: str,
-    dispatch_id: str,
+    team_id: TeamId,
+    dispatch_id: DispatchId,
     body: TeamActionBody,
     who: Who,
     commands: CommandsDep,
@@ -161,13 +165,13 @@ class ControlBody(BaseModel):
     reason: str | None = Field(
         None, min_length=1, max_length=120, description="Required except with `acknowledge`."
     )
-    team_id: str | None = Field(None, max_length=64)
+    team_id: str | None = Field(None, pattern=ENTITY_ID_PATTERN)
     outcome: Outcome | None = None
 
 
 @router.post("/needs/{need_id}/actions", tags=["control room"], status_code=202)
 async def control_action(
-    need_id: str,
+    need_id: NeedId,
     body: ControlBody,
     who: ControlRoom,
     commands: CommandsDep,

@@ -20,7 +20,8 @@ from typing import Any
 import orjson
 
 ROLES = ("control_room", "operator", "admin")
-TEAM_ROLE = re.compile(r"^team:([A-Za-z0-9][A-Za-z0-9._:-]{0,63})$")
+#: ``team:<team id>``; the team id follows the one entity-id pattern (tike.events).
+TEAM_ROLE = re.compile(r"team:([A-Za-z0-9][A-Za-z0-9._-]{0,63})")
 SUBJECT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@:-]{0,119}$")
 HEADER = {"alg": "HS256", "typ": "JWT"}
 
@@ -30,7 +31,7 @@ class TokenError(Exception):
 
 
 def valid_role(role: str) -> bool:
-    return role in ROLES or TEAM_ROLE.match(role) is not None
+    return role in ROLES or TEAM_ROLE.fullmatch(role) is not None
 
 
 def _b64(data: bytes) -> str:
@@ -56,7 +57,7 @@ class Principal:
 
     @property
     def team_id(self) -> str | None:
-        m = TEAM_ROLE.match(self.role)
+        m = TEAM_ROLE.fullmatch(self.role)
         return m.group(1) if m else None
 
     def can(self, *roles: str) -> bool:

@@ -16,6 +16,12 @@ Layout (prefix ``tike:``; standalone Redis, the script builds key names):
   dispatch, until the dispatch moves on (a newer version of it is applied, which deletes the
   field). A refusal older than the dispatch's ``updated_at`` (a replayed record) or than the
   refusal already kept is ignored, so applying a record twice changes nothing.
+Region and team ids in key names follow the one entity-id pattern (``tike.events``: letters,
+digits, ``.``, ``_``, ``-``; never ``:``), so no id can name another id's key (``team:T1:v``
+is team ``T1``'s versions and nothing else). :func:`board_key` and :func:`team_key` refuse
+any other id, and the apply script skips an item whose id does not match, so a poison record
+cannot make it fail half-way (a Lua error keeps the writes before it) and retry for ever.
+
 - ``devices``: device id -> latest device health. ``deadletter``: reason -> count, and
   ``deadletter:recent`` (stream). ``audit``: the audit log (stream, from ``tike.audit``).
 
@@ -31,6 +37,8 @@ from typing import Any
 
 import orjson
 import redis.asyncio as aioredis
+
+from tike.events import entity_id
 
 P = "tike:"
 EPOCH = P + "epoch"
@@ -76,12 +84,22 @@ local function refusal(base, field, payload)
   if kept and at < cjson.decode(kept)['at'] then return end
   redis.call('HSET', base..':refusal', field, payload)
 end
+-- Region and team ids become part of key names: only the entity-id pattern is allowed.
+local function id_ok(s)
+  return #s >= 1 and #s <= 64 and string.find(s, '^[%w][%w%._%-]*$') ~= nil
+end
 local i = 6
 while i + 5 <= #ARGV do
   local kind, a, b = ARGV[i], ARGV[i+1], ARGV[i+2]
   local ver, op, payload = ARGV[i+3], ARGV[i+4], ARGV[i+5]
   i = i + 6
-  if kind == 'board' then
+  if (kind == 'board' or kind == 'dispatch' or kind == 'note') and not id_ok(a) then
+    kind = 'skip'
+  end
+  if kind == 'board' and not string.match(b, '^([^:]+):(.*)$') then kind = 'skip' end
+  if kind == 'skip' then
+    redis.call('HINCRBY', P..'deadletter', 'unprojectable', 1)
+  elseif kind == 'board' then
     local base = P..'board:'..a
     local entity, id = string.match(b, '^([^:]+):(.*)$')
     versioned(base, base..':'..entity, id, ver, op, payload, op == 'upsert', ARGV[4])
@@ -116,11 +134,13 @@ return applied
 
 
 def board_key(region: str) -> str:
-    return f"{P}board:{region}"
+    """The key prefix of a region's board; ValueError for an id off the entity-id pattern."""
+    return f"{P}board:{entity_id(region, 'region')}"
 
 
 def team_key(team_id: str) -> str:
-    return f"{P}team:{team_id}"
+    """The key prefix of a team's dispatches; ValueError for an id off the pattern."""
+    return f"{P}team:{entity_id(team_id, 'team id')}"
 
 
 def parse_seq(stream_id: bytes | str) -> int:

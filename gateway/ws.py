@@ -34,6 +34,7 @@ from gateway.auth import Principal, TokenError, verify
 from gateway.commands import CommandError
 from gateway.fanout import Outbox
 from gateway.store import board_key, team_key
+from tike.events import is_entity_id
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -287,6 +288,8 @@ async def team(
     ws: WebSocket, team_id: str, epoch: str | None = None, seq: int | None = None
 ) -> None:
     async def session(who: Principal) -> None:
+        if not is_entity_id(team_id):
+            raise Closed(BAD_REQUEST, "the team id is not a valid id")
         if not who.can_team(team_id):
             raise Closed(FORBIDDEN, f"{who.role} may not read team {team_id}")
         s = Session(ws, who, "team", team_key(team_id), _team_key)

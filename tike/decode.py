@@ -25,6 +25,9 @@ class Reason(StrEnum):
     UNKNOWN_MUNICIPALITY = "unknown_municipality"
     UNKNOWN_REGION = "unknown_region"
     FUTURE_TIME = "future_time"
+    PERSONAL_IDENTITY_CODE = "personal_identity_code"
+    RULESET_REFUSED = "ruleset_refused"
+    UNPROJECTABLE = "unprojectable"
     INTERNAL_ERROR = "internal_error"
 
 

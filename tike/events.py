@@ -32,6 +32,31 @@ def _to_utc(value: datetime) -> datetime:
 UtcDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
 EventId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._:-]{8,64}$")]
 Ident = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._:-]{1,64}$")]
+#: The one pattern of team, need, dispatch and region ids, checked at every edge (input
+#: events, tokens, API paths, the Redis projection): a letter or digit, then up to 63 letters,
+#: digits, `.`, `_` or `-`. Never `:` (it separates the parts of Redis keys), `/`, `{`, space
+#: or anything beyond ASCII.
+ENTITY_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+_ENTITY_ID = re.compile(ENTITY_ID_PATTERN)
+EntityId = Annotated[str, StringConstraints(pattern=ENTITY_ID_PATTERN)]
+
+
+def is_entity_id(value: object) -> bool:
+    """True if ``value`` is a valid team, need, dispatch or region id."""
+    return isinstance(value, str) and _ENTITY_ID.fullmatch(value) is not None
+
+
+def entity_id(value: object, what: str = "id") -> str:
+    """``value`` if it is a valid entity id; ValueError naming ``what`` otherwise."""
+    if not is_entity_id(value):
+        raise ValueError(
+            f"{what} {str(value)[:80]!r} is not a valid id: 1-64 of A-Z a-z 0-9 . _ -, "
+            "starting with a letter or digit"
+        )
+    assert isinstance(value, str)
+    return value
+
+
 _HETU = re.compile(r"^\d{6}[-+A-FU-Y]\d{3}[0-9A-Y]$", re.IGNORECASE)
 
 
@@ -346,7 +371,7 @@ class TeamStatus(EventBase):
     """A mobile team's reported status, position, skills, capacity and shift."""
 
     kind: Literal["team_status"] = "team_status"
-    team_id: Ident
+    team_id: EntityId
     team_type: TeamType
     status: TeamAvailability
     location: Location = Field(default_factory=Location)
@@ -387,9 +412,9 @@ class TeamEvent(EventBase):
     """A mobile team's action on a dispatch offered to it."""
 
     kind: Literal["team_event"] = "team_event"
-    team_id: Ident
-    dispatch_id: Ident
-    region: Ident = Field(description="The region of the dispatch (echoed from the offer).")
+    team_id: EntityId
+    dispatch_id: EntityId
+    region: EntityId = Field(description="The region of the dispatch (echoed from the offer).")
     action: TeamAction
     outcome: Outcome | None = Field(None, description="With `complete`: how the need ended.")
     reason: ShortText | None = Field(None, description="With `decline` or `fail`.")
@@ -411,8 +436,8 @@ class ControlAction(EventBase):
     may have no reason: it says the alert was seen)."""
 
     kind: Literal["control_action"] = "control_action"
-    region: Ident
-    need_id: Ident
+    region: EntityId
+    need_id: EntityId
     command: ControlCommand
     actor: Ident = Field(description="Who acted (a control-room user id).")
     reason: ShortText | None = Field(
@@ -420,7 +445,7 @@ class ControlAction(EventBase):
         description="Why; kept in the need's timeline and the audit log. Required with "
         "`reassign` and `close`; optional with `acknowledge`.",
     )
-    team_id: Ident | None = Field(None, description="With `reassign`: the new team.")
+    team_id: EntityId | None = Field(None, description="With `reassign`: the new team.")
     outcome: Outcome | None = Field(None, description="With `close`: how the need ended.")
 
     @model_validator(mode="after")

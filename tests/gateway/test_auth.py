@@ -37,7 +37,7 @@ def _signed(header: str, payload: str, secret: str = SECRET) -> str:
 HEADER_B64 = _b64(orjson.dumps({"alg": "HS256", "typ": "JWT"}))
 
 
-@pytest.mark.parametrize("role", ["control_room", "operator", "admin", "team:EP-1", "team:a.b_c:d"])
+@pytest.mark.parametrize("role", ["control_room", "operator", "admin", "team:EP-1", "team:a.b_c-d"])
 def test_issue_verify_round_trip(role: str) -> None:
     before = int(time.time())
     token = issue(SECRET, role, ttl_s=600)
@@ -234,7 +234,8 @@ def test_issue_refuses_unknown_roles(role: str) -> None:
 
 def test_valid_role_limits() -> None:
     assert valid_role("team:" + "x" * 64)
-    assert valid_role("team:A9._:-")
+    assert valid_role("team:A9._-")
+    assert not valid_role("team:A9._:-")
     for role in ("control_room", "operator", "admin"):
         assert valid_role(role)
 
@@ -258,3 +259,18 @@ def test_issue_refuses_non_positive_ttl(ttl: float) -> None:
 def test_sub_second_ttl_is_not_born_expired() -> None:
     token = issue(SECRET, "operator", ttl_s=0.5)
     verify(SECRET, token, now=_claims(token)["iat"])  # type: ignore[arg-type]
+
+
+def test_team_roles_follow_the_entity_id_pattern() -> None:
+    """A token for team ``T1:v`` once read team T1's version hash."""
+    for bad in ("team:T1:v", "team:X:stream", "team:a b", "team:T1\n", "team:"):
+        assert not valid_role(bad)
+        with pytest.raises(ValueError, match="unknown role"):
+            issue(SECRET, bad, "someone")
+    forged = _signed(
+        _b64(orjson.dumps({"alg": "HS256", "typ": "JWT"})),
+        _b64(orjson.dumps({"sub": "x", "role": "team:T1:v", "jti": "j", "exp": 2**40})),
+    )
+    with pytest.raises(TokenError, match="bad role"):
+        verify(SECRET, forged)
+    assert Principal("x", "team:T1", "j", 1).can_team("T1")

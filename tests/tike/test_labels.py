@@ -25,6 +25,7 @@ from rules.teams import CANDIDATE_CODES, OFF_DUTY
 from rules.vocabulary import Priority, Service, build_fields
 from simulators import basic, population
 from tike import events as E
+from tike.decode import Reason
 from tike.records import NeedSource
 from tike.regions import load_registry
 from tike.situation import machine
@@ -163,6 +164,7 @@ def test_the_dispatch_statuses_cover_every_transition() -> None:
         ("prio", values(Priority)),
         ("role", set(ROLES) | {"team"}),
         ("candidate", set(CANDIDATE_CODES) | set(OFF_DUTY)),
+        ("deadletter_reason", values(Reason)),
     ],
 )
 def test_every_contract_enum_is_labelled(category: str, wanted: set[str]) -> None:
