@@ -19,6 +19,8 @@ from typing import Any
 
 import orjson
 
+from tike import pii
+
 ROLES = ("control_room", "operator", "admin")
 #: ``team:<team id>``; the team id follows the one entity-id pattern (tike.events).
 TEAM_ROLE = re.compile(r"team:([A-Za-z0-9][A-Za-z0-9._-]{0,63})")
@@ -73,6 +75,8 @@ def issue(secret: str, role: str, sub: str | None = None, ttl_s: float = 8 * 360
     if not valid_role(role):
         raise ValueError(f"unknown role {role!r}; use one of {', '.join(ROLES)} or team:<id>")
     sub = sub or role.replace(":", "-")
+    if pii.contains_code(sub):
+        raise ValueError("the subject holds a personal identity code; use a user or device id")
     if not SUBJECT.match(sub):
         raise ValueError(f"subject {sub!r} must be 1-120 of A-Z a-z 0-9 . _ @ : -")
     if ttl_s <= 0:

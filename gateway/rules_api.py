@@ -7,7 +7,7 @@ from typing import Any
 
 from aiokafka.errors import KafkaError
 from fastapi import APIRouter, HTTPException
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 from gateway.commands import CommandError
 from gateway.deps import CommandsDep, Operator, RegistryDep, SettingsDep
@@ -131,7 +131,10 @@ async def activate(
         raise HTTPException(422, {"message": "the ruleset does not validate", "errors": errors})
     current = active(await _history(settings, registry))
     before = current.activation.label if current else Router.default(registry).ruleset.label
-    activation = rules_store.new_activation(candidate, body.comment, who.sub)
+    try:
+        activation = rules_store.new_activation(candidate, body.comment, who.sub)
+    except ValidationError as exc:
+        raise HTTPException(422, f"comment: {exc.errors()[0]['msg']}") from exc
     try:
         await commands.audit(
             who,

@@ -22,6 +22,8 @@ from pydantic import (
     model_validator,
 )
 
+from tike import pii
+
 SCHEMA_VERSION = 1
 
 
@@ -109,6 +111,19 @@ class Location(Frozen):
 
 
 class EventBase(Frozen):
+    @model_validator(mode="before")
+    @classmethod
+    def _no_identity_codes(cls, data: object) -> object:
+        """No string anywhere in an input event may hold a personal identity code."""
+        if isinstance(data, dict):
+            found = pii.find_in(data)
+            if found is not None:
+                raise ValueError(
+                    f"{found} holds a Finnish personal identity code; send a client "
+                    "pseudonym instead"
+                )
+        return data
+
     event_id: EventId = Field(description="Unique id from the source; redelivery keeps it.")
     schema_version: Literal[1] = Field(1, description="Contract version (SCHEMA_VERSION).")
     occurred_at: UtcDatetime = Field(description="When it happened (timezone-aware, kept in UTC).")

@@ -128,7 +128,11 @@ def cmd_activate(args: argparse.Namespace, registry: Registry) -> int:
     if cases.is_file() and not _run_tests(router, cases, quiet=True):
         print(f"refused: rule tests in {cases} fail; the active ruleset stays", file=sys.stderr)
         return 1
-    activation = new_activation(router, args.comment, args.by or getpass.getuser())
+    try:
+        activation = new_activation(router, args.comment, args.by or getpass.getuser())
+    except ValueError as exc:  # pydantic's ValidationError: a comment with an identity code
+        print(f"refused: {exc}", file=sys.stderr)
+        return 1
     offset = asyncio.run(publish(WorkerSettings().kafka_bootstrap, activation))
     print(f"activated {activation.label} at tike.rules@{offset}: {args.comment}")
     return 0
