@@ -3,13 +3,14 @@ device health, the audit log and token administration."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, HTTPException, Path, Query
 from pydantic import BaseModel, Field
 
-from gateway.auth import ROLES, issue, valid_role
+from gateway.auth import ROLES, issue, valid_role, verify
 from gateway.commands import CommandError
 from gateway.deps import (
     Admin,
@@ -204,42 +205,63 @@ async def deadletters(who: Watcher, store: StoreDep) -> dict[str, int]:
 
 class TokenBody(BaseModel):
     role: str = Field(max_length=80, description=f"{', '.join(ROLES)} or team:<id>")
-    sub: str | None = Field(None, max_length=120)
-    ttl_s: float | None = Field(None, gt=0, le=30 * 86400)
+    sub: str = Field(
+        min_length=1,
+        max_length=120,
+        description="The person or device that will use the token: a user id or an e-mail "
+        "address (never a role name alone). Audit records and timelines name it.",
+    )
+    ttl_s: float | None = Field(None, gt=0, description="At most TIKE_TOKEN_MAX_TTL_S.")
 
 
 @router.post("/tokens", tags=["auth"], status_code=201)
 async def new_token(
-    body: TokenBody, who: Admin, settings: SettingsDep, commands: CommandsDep
+    body: TokenBody, who: Admin, settings: SettingsDep, commands: CommandsDep, store: StoreDep
 ) -> dict[str, Any]:
+    """Issue a token. Its id and expiry are audited (never the token) and recorded, so it can
+    be revoked by id; the audit comes first, and no token is given out if it fails."""
     if not valid_role(body.role):
         raise HTTPException(422, f"unknown role {body.role!r}")
+    secret = settings.secret.get_secret_value()
     try:
         token = issue(
-            settings.secret.get_secret_value(),
+            secret,
             body.role,
             body.sub,
             body.ttl_s or settings.token_ttl_s,
+            settings.token_max_ttl_s,
         )
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from exc
-    await _audited(commands, who, "token.issue", body.sub or body.role, None, body.model_dump())
-    return {"token": token, "role": body.role}
+    made = verify(secret, token)
+    after = {"jti": made.jti, "sub": made.sub, "role": made.role, "exp": made.exp}
+    await _audited(commands, who, "token.issue", made.jti, None, after)
+    await store.record_token(made.jti, made.sub, made.role, made.exp)
+    return {"token": token, "role": made.role, "sub": made.sub, "jti": made.jti, "exp": made.exp}
 
 
 class RevokeBody(BaseModel):
-    jti: str = Field(min_length=1, max_length=64)
-    exp: int = Field(description="The token's expiry (epoch seconds): how long to remember.")
+    jti: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
 
 
 @router.post("/tokens/revoke", tags=["auth"], status_code=202)
 async def revoke(
-    body: RevokeBody, who: Admin, store: StoreDep, commands: CommandsDep
+    body: RevokeBody, who: Admin, settings: SettingsDep, store: StoreDep, commands: CommandsDep
 ) -> dict[str, Any]:
-    """Revoke a token by id; open sockets using it close within TIKE_WS_AUTH_CHECK_S."""
-    await store.revoke(body.jti, body.exp)
-    await _audited(commands, who, "token.revoke", body.jti, None, body.model_dump())
-    return {"revoked": body.jti}
+    """Revoke a token by id; open sockets using it close within TIKE_WS_AUTH_CHECK_S.
+
+    The revocation lasts as long as the token: its expiry comes from the record made when it
+    was issued, never from the caller. A token id with no record (issued before records were
+    kept, or the record lost with Redis's data) is revoked for the longest token lifetime.
+    Audited first: if the audit cannot be written, nothing is revoked (503)."""
+    exp = await store.token_expiry(body.jti)
+    recorded = exp is not None
+    if exp is None:
+        exp = int(time.time() + settings.token_max_ttl_s)
+    after = {"jti": body.jti, "exp": exp, "expiry_recorded": recorded}
+    await _audited(commands, who, "token.revoke", body.jti, None, after)
+    await store.revoke(body.jti, exp)
+    return {"revoked": body.jti, "until": exp, "expiry_recorded": recorded}
 
 
 @router.get("/me", tags=["auth"])

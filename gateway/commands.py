@@ -47,6 +47,40 @@ def _errors(exc: ValidationError) -> str:
     return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())[:500]
 
 
+def audit_record(
+    actor: str, role: str, action: str, target: str, before: Any, after: Any, via: str = "api"
+) -> dict[str, Any]:
+    """One record of ``tike.audit``: who (subject and role), when, what, before and after,
+    and through what (``api`` or ``cli``)."""
+    return {
+        "kind": "audit",
+        "schema_version": 1,
+        "audit_id": secrets.token_hex(8),
+        "at": _now(),
+        "actor": actor,
+        "role": role,
+        "via": via,
+        "action": action,
+        "target": target,
+        "before": before,
+        "after": after,
+    }
+
+
+async def audit_from_cli(
+    bootstrap: str, actor: str, role: str, action: str, target: str, before: Any, after: Any
+) -> None:
+    """Write one audit record for a CLI write (``tike token``, ``tike rules activate``) and
+    wait for the broker's ack; raises if it cannot, and the caller then does not write."""
+    record = audit_record(actor, role, action, target, before, after, via="cli")
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", request_timeout_ms=10000)
+    await producer.start()
+    try:
+        await producer.send_and_wait(topics.AUDIT, orjson.dumps(record), key=actor.encode())
+    finally:
+        await producer.stop()
+
+
 class Commands:
     def __init__(self, settings: GatewaySettings, store: Store) -> None:
         self.settings, self.store = settings, store
@@ -78,18 +112,7 @@ class Commands:
     async def audit(
         self, who: Principal, action: str, target: str, before: Any, after: Any
     ) -> dict[str, Any]:
-        record = {
-            "kind": "audit",
-            "schema_version": 1,
-            "audit_id": secrets.token_hex(8),
-            "at": _now(),
-            "actor": who.sub,
-            "role": who.role,
-            "action": action,
-            "target": target,
-            "before": before,
-            "after": after,
-        }
+        record = audit_record(who.sub, who.role, action, target, before, after)
         await self._send(topics.AUDIT, who.sub, orjson.dumps(record))
         return record
 
@@ -168,7 +191,7 @@ class Commands:
 
         async def send(event_id: str) -> dict[str, Any]:
             fields = {"event_id": event_id, "region": need["region"], "need_id": need_id,
-                      "command": body.get("command"), "actor": who.sub,
+                      "command": body.get("command"), "actor": who.sub, "actor_role": who.role,
                       "reason": body.get("reason"), "team_id": body.get("team_id"),
                       "outcome": body.get("outcome")}  # fmt: skip
             event = await self._submit(who, ControlAction, fields, "need", need_id, before,

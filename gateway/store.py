@@ -25,7 +25,8 @@ cannot make it fail half-way (a Lua error keeps the writes before it) and retry 
 - ``devices``: device id -> latest device health. ``deadletter``: reason -> count, and
   ``deadletter:recent`` (stream). ``audit``: the audit log (stream, from ``tike.audit``).
 
-Not part of the projection (kept when it is rebuilt): ``revoked:{jti}`` marks a revoked token
+Not part of the projection (kept when it is rebuilt): ``token:{jti}`` records every issued
+token's subject, role and expiry until it expires; ``revoked:{jti}`` marks a revoked token
 until it would have expired (plus a minute), and ``revoked`` (sorted set, jti -> that same
 time) lets a gateway process load every revoked id with one read.
 """
@@ -50,6 +51,7 @@ AUDIT = P + "audit"
 LEASE = P + "projector:lease"
 REVOKED = P + "revoked"
 REVOKED_GRACE_S = 60
+TOKENS = P + "token"
 ENTITIES = ("need", "team", "kpi", "notice")
 PROJECTION_PATTERNS = ("board:*", "team:*", "offsets", "regions", "devices", "deadletter*", "audit")
 
@@ -264,6 +266,18 @@ class Store:
         return [orjson.loads(fields[b"d"]) for _, fields in entries]
 
     # --- revoked tokens -----------------------------------------------------------------
+
+    async def record_token(self, jti: str, sub: str, role: str, exp: int) -> None:
+        """Remember an issued token's id, subject, role and expiry until it expires (plus a
+        minute): a revocation then lasts exactly as long as the token would."""
+        ttl = max(1, int(exp - time.time()) + REVOKED_GRACE_S)
+        doc = orjson.dumps({"sub": sub, "role": role, "exp": exp})
+        await self.redis.set(f"{TOKENS}:{jti}", doc, ex=ttl)
+
+    async def token_expiry(self, jti: str) -> int | None:
+        """The recorded expiry of an issued token; None if it was never recorded (or is gone)."""
+        raw = await self.redis.get(f"{TOKENS}:{jti}")
+        return int(orjson.loads(raw)["exp"]) if raw else None
 
     async def revoke(self, jti: str, exp: float) -> None:
         """Remember ``jti`` as revoked until the token would have expired (plus a minute)."""

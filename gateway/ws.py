@@ -57,7 +57,8 @@ async def principal_of(ws: WebSocket) -> Principal:
     if not token and header.lower().startswith("bearer "):
         token = header[7:].strip()
     try:
-        who = verify(app.state.settings.secret.get_secret_value(), token)
+        settings = app.state.settings
+        who = verify(settings.secret.get_secret_value(), token, max_ttl_s=settings.token_max_ttl_s)
     except TokenError as exc:
         metrics.AUTH_FAILURES.labels("ws").inc()
         raise Closed(UNAUTHORIZED, str(exc)) from exc

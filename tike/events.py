@@ -43,6 +43,11 @@ _ENTITY_ID = re.compile(ENTITY_ID_PATTERN)
 EntityId = Annotated[str, StringConstraints(pattern=ENTITY_ID_PATTERN)]
 
 
+#: Who acts: the subject of a token, a person or device (a user id or an e-mail address).
+SUBJECT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._@:+-]{0,119}$"
+Subject = Annotated[str, StringConstraints(pattern=SUBJECT_PATTERN)]
+
+
 def is_entity_id(value: object) -> bool:
     """True if ``value`` is a valid team, need, dispatch or region id."""
     return isinstance(value, str) and _ENTITY_ID.fullmatch(value) is not None
@@ -454,7 +459,12 @@ class ControlAction(EventBase):
     region: EntityId
     need_id: EntityId
     command: ControlCommand
-    actor: Ident = Field(description="Who acted (a control-room user id).")
+    actor: Subject = Field(
+        description="Who acted: the subject of their token (a user id or e-mail address)."
+    )
+    actor_role: Literal["control_room", "admin"] | None = Field(
+        None, description="The role of the actor's token (set by the gateway)."
+    )
     reason: ShortText | None = Field(
         None,
         description="Why; kept in the need's timeline and the audit log. Required with "

@@ -117,6 +117,7 @@ def cmd_dry_run(args: argparse.Namespace, registry: Registry) -> int:
 
 
 def cmd_activate(args: argparse.Namespace, registry: Registry) -> int:
+    from gateway.commands import audit_from_cli
     from tike.rules_store import new_activation, publish
 
     router = _load(args.file, registry)
@@ -133,7 +134,31 @@ def cmd_activate(args: argparse.Namespace, registry: Registry) -> int:
     except ValueError as exc:  # pydantic's ValidationError: a comment with an identity code
         print(f"refused: {exc}", file=sys.stderr)
         return 1
-    offset = asyncio.run(publish(WorkerSettings().kafka_bootstrap, activation))
+    bootstrap = WorkerSettings().kafka_bootstrap
+    try:  # audited first: if the audit record cannot be written, nothing is activated
+        asyncio.run(
+            audit_from_cli(
+                bootstrap,
+                activation.activated_by,
+                "operator",
+                "rules.activate",
+                activation.label,
+                None,
+                {
+                    "label": activation.label,
+                    "checksum": activation.checksum,
+                    "comment": activation.comment,
+                },
+            )
+        )
+    except Exception as exc:
+        print(
+            f"refused: cannot write the audit record ({type(exc).__name__}: {exc}); "
+            "the active ruleset stays",
+            file=sys.stderr,
+        )
+        return 1
+    offset = asyncio.run(publish(bootstrap, activation))
     print(f"activated {activation.label} at tike.rules@{offset}: {args.comment}")
     return 0
 

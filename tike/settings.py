@@ -283,6 +283,12 @@ class GatewaySettings(CommonSettings):
     token_ttl_s: float = Field(
         8 * 3600, gt=0, description="Lifetime of tokens from `tike token` and `/api/tokens`."
     )
+    token_max_ttl_s: float = Field(
+        7 * 86400,
+        gt=0,
+        description="Longest token lifetime: `tike token` and `/api/tokens` refuse more, and "
+        "the gateway refuses a token that says it lives longer.",
+    )
     ws_max_fps: float = Field(
         10.0, gt=0, le=100, description="Most websocket frames per second to one client."
     )
@@ -331,6 +337,12 @@ class GatewaySettings(CommonSettings):
     max_body_bytes: int = Field(
         1 << 20, ge=1024, description="Larger request bodies are refused with 413."
     )
+
+    @model_validator(mode="after")
+    def _ttl_within_max(self) -> GatewaySettings:
+        if self.token_ttl_s > self.token_max_ttl_s:
+            raise ValueError("TIKE_TOKEN_TTL_S is over TIKE_TOKEN_MAX_TTL_S")
+        return self
 
     @model_validator(mode="after")
     def _placeholder_only_on_loopback(self) -> GatewaySettings:

@@ -1,0 +1,127 @@
+"""Security hardening against a real broker, Redis, worker and gateway: revocation by token
+id, audited CLI writes, the access log, and hostile input (the fuzz test)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import httpx
+import pytest
+import pytest_asyncio
+import redis.asyncio as aioredis
+
+from tests.integration.gw import bearer
+from tests.integration.harness import Gateway
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def http(gateway: Gateway) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=gateway.url, timeout=10) as client:
+        yield client
+
+
+async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 20) -> Any:
+    """The first truthy result of ``check()``, polled until ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = await check()
+        if found:
+            return found
+        assert time.monotonic() < deadline, "never happened"
+        await asyncio.sleep(0.2)
+
+
+async def _audit(http: httpx.AsyncClient, action: str, target: str) -> dict[str, Any] | None:
+    records = (await http.get("/api/audit?limit=1000", headers=bearer("admin"))).json()
+    return next((r for r in records if r["action"] == action and r["target"] == target), None)
+
+
+async def test_revocation_lasts_as_long_as_the_real_token(
+    http: httpx.AsyncClient, redis_url: str
+) -> None:
+    """A token revoked with ``exp=0`` was accepted again 2.5 s later; a huge ``exp`` gave 503.
+    Now the expiry comes from the record made when the token was issued."""
+    body = {"role": "control_room", "sub": "anna@example.fi", "ttl_s": 3600}
+    made = (await http.post("/api/tokens", json=body, headers=bearer("admin"))).json()
+    victim = {"Authorization": f"Bearer {made['token']}"}
+    assert (await http.get("/api/me", headers=victim)).json()["sub"] == "anna@example.fi"
+    issued = await eventually(lambda: _audit(http, "token.issue", made["jti"]))
+    assert issued["after"] == {
+        "jti": made["jti"],
+        "sub": "anna@example.fi",
+        "role": "control_room",
+        "exp": made["exp"],
+    }
+    assert issued["actor"] == "tester@example.fi" and issued["role"] == "admin"
+    assert made["token"] not in str(issued)
+    for exp in (0, 10**30):  # whatever the caller says
+        resp = await http.post(
+            "/api/tokens/revoke", headers=bearer("admin"), json={"jti": made["jti"], "exp": exp}
+        )
+        assert resp.status_code == 202, resp.text
+        assert resp.json()["until"] == made["exp"] and resp.json()["expiry_recorded"]
+    r = aioredis.Redis.from_url(redis_url)
+    try:
+        ttl = await r.ttl(f"tike:revoked:{made['jti']}")
+    finally:
+        await r.aclose()
+    assert ttl > 3000  # until the token's own expiry (an hour) plus a minute
+    assert (await http.get("/api/me", headers=victim)).status_code == 401
+    # An id with no record (say, Redis lost it) is revoked for the longest token lifetime.
+    resp = await http.post(
+        "/api/tokens/revoke", json={"jti": "unknown-id"}, headers=bearer("admin")
+    )
+    assert resp.status_code == 202 and not resp.json()["expiry_recorded"]
+    assert resp.json()["until"] >= time.time() + 7 * 86400 - 60
+
+
+def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "tike", *args],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+async def test_tike_token_is_audited_and_recorded_first(
+    gateway: Gateway, http: httpx.AsyncClient, redis_url: str
+) -> None:
+    env = {k: v for k, v in gateway.env.items() if k.startswith("TIKE_")}
+    done = await asyncio.to_thread(
+        _cli, env, "token", "--role", "operator", "--sub", "liisa@example.fi", "--by", "it-admin"
+    )
+    assert done.returncode == 0, done.stderr
+    jti = done.stderr.split(" id ")[1].split(",")[0]
+    record = await eventually(lambda: _audit(http, "token.issue", jti))
+    assert record["actor"] == "it-admin" and record["via"] == "cli"
+    r = aioredis.Redis.from_url(redis_url)
+    try:
+        assert await r.exists(f"tike:token:{jti}")
+    finally:
+        await r.aclose()
+    # No subject, a lifetime over the maximum, or no audit log: no token.
+    assert (await asyncio.to_thread(_cli, env, "token", "--role", "operator")).returncode == 2
+    over = await asyncio.to_thread(
+        _cli, env, "token", "--role", "operator", "--sub", "x1", "--ttl", str(8 * 86400)
+    )
+    assert over.returncode == 2 and "maximum token lifetime" in over.stderr
+    down = await asyncio.to_thread(
+        _cli,
+        {**env, "TIKE_KAFKA_BOOTSTRAP": "127.0.0.1:1"},
+        "token",
+        "--role",
+        "operator",
+        "--sub",
+        "x1",
+    )
+    assert down.returncode == 1 and "refused" in down.stderr and down.stdout == ""
