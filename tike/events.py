@@ -16,6 +16,7 @@ from pydantic import (
     AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
@@ -31,7 +32,14 @@ def _to_utc(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
-UtcDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
+def _not_a_number(value: object) -> object:
+    """A time is an ISO 8601 string: a bare number (read as seconds since 1970) is refused."""
+    if isinstance(value, int | float | bool):
+        raise ValueError("must be an ISO 8601 date-time with a time zone, not a number")
+    return value
+
+
+UtcDatetime = Annotated[AwareDatetime, BeforeValidator(_not_a_number), AfterValidator(_to_utc)]
 EventId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._:-]{8,64}$")]
 Ident = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._:-]{1,64}$")]
 #: The one pattern of team, need, dispatch and region ids, checked at every edge (input
@@ -115,11 +123,36 @@ class Location(Frozen):
         return self
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def _control_chars_in(obj: object, path: str = "", depth: int = 0) -> str | None:
+    """The path of the first string (or key) holding a control character; None if none."""
+    if isinstance(obj, str):
+        return (path or "(record)") if _CONTROL.search(obj) else None
+    if depth > 64:
+        return None
+    if isinstance(obj, dict):
+        for key, value in obj.items():
+            if isinstance(key, str) and _CONTROL.search(key):
+                return (path + "." if path else "") + "(a key)"
+            found = _control_chars_in(value, f"{path}.{key}" if path else str(key), depth + 1)
+            if found:
+                return found
+    elif isinstance(obj, list | tuple):
+        for i, value in enumerate(obj):
+            found = _control_chars_in(value, f"{path}[{i}]", depth + 1)
+            if found:
+                return found
+    return None
+
+
 class EventBase(Frozen):
     @model_validator(mode="before")
     @classmethod
     def _no_identity_codes(cls, data: object) -> object:
-        """No string anywhere in an input event may hold a personal identity code."""
+        """No string anywhere in an input event may hold a personal identity code or a
+        control character (which could forge log lines or hide text on the board)."""
         if isinstance(data, dict):
             found = pii.find_in(data)
             if found is not None:
@@ -127,6 +160,9 @@ class EventBase(Frozen):
                     f"{found} holds a Finnish personal identity code; send a client "
                     "pseudonym instead"
                 )
+            found = _control_chars_in(data)
+            if found is not None:
+                raise ValueError(f"{found} holds a control character")
         return data
 
     event_id: EventId = Field(description="Unique id from the source; redelivery keeps it.")

@@ -5,19 +5,28 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 import pytest_asyncio
 import redis.asyncio as aioredis
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from simulators.hostile import hostile, random_key
 from tests.integration.gw import bearer
-from tests.integration.harness import Gateway
+from tests.integration.harness import Gateway, Worker
+from tike import topics
+from tike.examples import example
+from tike.kafka_log import partitions_of
+from tike.records import stable_id
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -125,3 +134,82 @@ async def test_tike_token_is_audited_and_recorded_first(
         "x1",
     )
     assert down.returncode == 1 and "refused" in down.stderr and down.stdout == ""
+
+
+FUZZ_RECORDS = 10_000
+VALID_EVERY = 100  # one valid alarm among every hundred hostile records
+
+
+async def test_hostile_records_are_dead_lettered_and_valid_ones_still_become_needs(
+    broker: str, worker: Worker
+) -> None:
+    """10,000 generated hostile records on every input topic (malformed JSON, wrong types,
+    huge values, control characters, identity codes, odd ids, ...) through a real worker:
+    every one is dead-lettered with a reason, the worker stays up, and the valid alarms sent
+    among them become needs."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=broker, group_id=None, enable_auto_commit=False, fetch_max_wait_ms=100
+    )
+    await consumer.start()
+    prod = AIOKafkaProducer(
+        bootstrap_servers=broker, acks="all", linger_ms=5, max_request_size=1 << 20
+    )
+    await prod.start()
+    try:
+        tps = [
+            TopicPartition(t, p)
+            for t in (topics.DEADLETTER, topics.NEEDS)
+            for p in await partitions_of(broker, t)
+        ]
+        consumer.assign(tps)
+        await consumer.seek_to_end(*tps)
+        for tp in tps:
+            await consumer.position(tp)
+        rng = random.Random(15)
+        sent: dict[tuple[str, int, int], str] = {}
+        want_needs: set[str] = set()
+        pending: list[tuple[str, str, Any]] = []
+        for i, (topic, how, value) in enumerate(hostile(15, FUZZ_RECORDS)):
+            key = random_key(rng) if value is not None else b"tombstone"  # a key is required then
+            pending.append((topic, how, await prod.send(topic, value, key=key)))
+            if i % VALID_EVERY == 0:
+                alarm = example("safety_alarm").model_dump(mode="json")
+                alarm.update(event_id=f"fz-ok-{i:06d}", device_id=f"dev-fz-{i}")
+                want_needs.add(stable_id("need", "alarm", alarm["event_id"]))
+                await prod.send(topics.ALARMS, orjson.dumps(alarm), key=b"dev")
+            if len(pending) >= 500:
+                for t, h, fut in pending:
+                    meta = await fut
+                    sent[(t, meta.partition, meta.offset)] = h
+                pending.clear()
+        for t, h, fut in pending:
+            meta = await fut
+            sent[(t, meta.partition, meta.offset)] = h
+        assert len(sent) == FUZZ_RECORDS
+
+        letters: dict[tuple[str, int, int], str] = {}
+        needs: set[str] = set()
+        deadline = time.monotonic() + 180
+        while (len(letters) < len(sent) or not want_needs <= needs) and time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=500, max_records=5000)
+            for tp, msgs in batch.items():
+                for msg in msgs:
+                    doc = orjson.loads(msg.value)
+                    if tp.topic == topics.NEEDS:
+                        needs.add(doc["need_id"])
+                        continue
+                    where = (doc["topic"], doc["partition"], doc["offset"])
+                    if where in sent:
+                        letters[where] = doc["reason"]
+            assert worker.alive(), "the worker stopped"
+        missing = [(w, sent[w]) for w in sent if w not in letters]
+        assert not missing, f"{len(missing)} not dead-lettered, e.g. {missing[:5]}"
+        assert all(letters.values()), "a dead letter without a reason"
+        assert want_needs <= needs, f"{len(want_needs - needs)} valid alarms never became needs"
+        assert worker.alive() and "tike_worker_up 1.0" in worker.metrics()
+        reasons = Counter(letters.values())
+        print(f"fuzz: {len(sent)} hostile records, all dead-lettered: {dict(reasons)}")
+        assert reasons["personal_identity_code"] > 0 and reasons["oversize"] > 0
+    finally:
+        await prod.stop()
+        await consumer.stop()
