@@ -3,6 +3,7 @@ activate. Activation goes to ``tike.rules`` like ``tike rules activate``, and is
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from aiokafka.errors import KafkaError
@@ -13,6 +14,7 @@ from gateway.commands import CommandError
 from gateway.deps import CommandsDep, Operator, RegistryDep, SettingsDep
 from rules.activation import Applied, active
 from rules.analysis import analyse
+from rules.cases import activation_cases, failing_cases
 from rules.dryrun import dry_run
 from rules.engine import Router
 from rules.loader import RuleFileError
@@ -33,6 +35,12 @@ class DryRunBody(RulesText):
 
 class ActivateBody(RulesText):
     comment: str = Field(min_length=1, max_length=500)
+    tests: str | None = Field(
+        None,
+        max_length=MAX_TEXT,
+        description="Rule tests (the `.tests.yaml` format). Without them, the shipped tests "
+        "of a ruleset of the same name apply, as with `tike rules activate`.",
+    )
 
 
 def _compile(text: str, registry: Registry) -> tuple[Router | None, list[dict[str, Any]]]:
@@ -43,6 +51,12 @@ def _compile(text: str, registry: Registry) -> tuple[Router | None, list[dict[st
             {"line": e.line, "column": e.column, "rule_id": e.rule_id, "message": e.message}
             for e in exc.errors
         ]
+
+
+def _test(router: Router, given: tuple[str, str] | None) -> list[str]:
+    """The failing rule tests of an activation: the same ones `tike rules activate` runs."""
+    cases = activation_cases(router, given)
+    return failing_cases(router, *cases) if cases is not None else []
 
 
 async def _history(settings: SettingsDep, registry: Registry) -> list[Any]:
@@ -88,10 +102,11 @@ async def get_rules(who: Operator, settings: SettingsDep, registry: RegistryDep)
 @router.post("/validate")
 async def validate(body: RulesText, who: Operator, registry: RegistryDep) -> dict[str, Any]:
     """Errors (line, column, rule) of a candidate ruleset, and warnings such as dead rules."""
-    router_, errors = _compile(body.text, registry)
+    router_, errors = await asyncio.to_thread(_compile, body.text, registry)
     if router_ is None:
         return {"valid": False, "errors": errors, "warnings": []}
-    warnings = [str(f) for f in analyse(router_.ruleset, router_.fields)]
+    findings = await asyncio.to_thread(analyse, router_.ruleset, router_.fields)
+    warnings = [str(f) for f in findings]
     return {
         "valid": True,
         "label": router_.ruleset.label,
@@ -106,7 +121,7 @@ async def dry_run_rules(
     body: DryRunBody, who: Operator, settings: SettingsDep, registry: RegistryDep
 ) -> dict[str, Any]:
     """Replay the needs of the last ``since_hours``: which decisions would change?"""
-    candidate, errors = _compile(body.text, registry)
+    candidate, errors = await asyncio.to_thread(_compile, body.text, registry)
     if candidate is None:
         raise HTTPException(422, {"message": "the ruleset does not validate", "errors": errors})
     try:
@@ -126,9 +141,14 @@ async def activate(
     commands: CommandsDep,
 ) -> dict[str, Any]:
     """Validate and activate a ruleset on every worker, with a comment. Audited."""
-    candidate, errors = _compile(body.text, registry)
+    candidate, errors = await asyncio.to_thread(_compile, body.text, registry)
     if candidate is None:
         raise HTTPException(422, {"message": "the ruleset does not validate", "errors": errors})
+    given = ("tests", body.tests) if body.tests is not None else None
+    failures = await asyncio.to_thread(_test, candidate, given)
+    if failures:
+        detail = {"message": "rule tests fail; the active ruleset stays", "failures": failures}
+        raise HTTPException(422, detail)
     current = active(await _history(settings, registry))
     before = current.activation.label if current else Router.default(registry).ruleset.label
     try:

@@ -68,6 +68,8 @@ def apply(raw: bytes, offset: int, registry: Registry) -> Applied | Refusal:
         router = Router.from_text(act.text, f"tike.rules@{offset}", registry)
     except RuleFileError as exc:
         return Refusal(offset, f"{act.label} does not validate: {str(exc)[:500]}")
+    except (RecursionError, MemoryError, ValueError, TypeError) as exc:  # never raises
+        return Refusal(offset, f"{act.label} cannot be read: {type(exc).__name__}")
     if router.ruleset.label != act.label:
         return Refusal(offset, f"record says {act.label} but its text is {router.ruleset.label}")
     return Applied(offset, act, router)

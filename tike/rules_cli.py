@@ -12,7 +12,7 @@ from pathlib import Path
 import orjson
 
 from rules.analysis import analyse
-from rules.cases import cases_path, run_cases
+from rules.cases import activation_cases, cases_path, failing_cases, run_cases
 from rules.dryrun import dry_run
 from rules.engine import Router, fields_for
 from rules.loader import RuleFileError, load_ruleset
@@ -125,10 +125,18 @@ def cmd_activate(args: argparse.Namespace, registry: Registry) -> int:
         print("refused: the ruleset does not validate; the active ruleset stays", file=sys.stderr)
         return 1
     _findings(router)
-    cases = cases_path(args.file)
-    if cases.is_file() and not _run_tests(router, cases, quiet=True):
-        print(f"refused: rule tests in {cases} fail; the active ruleset stays", file=sys.stderr)
-        return 1
+    beside = cases_path(args.file)
+    given = (str(beside), beside.read_text(encoding="utf-8")) if beside.is_file() else None
+    cases = activation_cases(router, given)  # the same tests the API would run
+    if cases is not None:
+        failures = failing_cases(router, *cases)
+        for failure in failures:
+            print(failure, file=sys.stderr)
+        if failures:
+            print(
+                f"refused: rule tests in {cases[0]} fail; the active ruleset stays", file=sys.stderr
+            )
+            return 1
     try:
         activation = new_activation(router, args.comment, args.by or getpass.getuser())
     except ValueError as exc:  # pydantic's ValidationError: a comment with an identity code

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import os
-import random
 import subprocess
 import sys
 import time
-from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -18,15 +17,13 @@ import orjson
 import pytest
 import pytest_asyncio
 import redis.asyncio as aioredis
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from simulators.hostile import hostile, random_key
+from tests.integration.conftest import Send
 from tests.integration.gw import bearer
-from tests.integration.harness import Gateway, Worker
+from tests.integration.harness import Gateway, Worker, fuzz_worker
 from tike import topics
-from tike.examples import example
 from tike.kafka_log import partitions_of
-from tike.records import stable_id
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -137,7 +134,6 @@ async def test_tike_token_is_audited_and_recorded_first(
 
 
 FUZZ_RECORDS = 10_000
-VALID_EVERY = 100  # one valid alarm among every hundred hostile records
 
 
 async def test_hostile_records_are_dead_lettered_and_valid_ones_still_become_needs(
@@ -147,69 +143,89 @@ async def test_hostile_records_are_dead_lettered_and_valid_ones_still_become_nee
     huge values, control characters, identity codes, odd ids, ...) through a real worker:
     every one is dead-lettered with a reason, the worker stays up, and the valid alarms sent
     among them become needs."""
+    result = await fuzz_worker(broker, worker, FUZZ_RECORDS, seed=15, timeout_s=180)
+    assert not result.missing, f"{len(result.missing)} not dead-lettered: {result.missing[:5]}"
+    assert result.without_reason == 0, "a dead letter without a reason"
+    assert not result.needs_missing, f"{result.needs_missing} valid alarms never became needs"
+    assert worker.alive() and "tike_worker_up 1.0" in worker.metrics()
+    print(f"fuzz: {result.sent} hostile records, all dead-lettered: {dict(result.reasons)}")
+    assert result.reasons["personal_identity_code"] > 0 and result.reasons["oversize"] > 0
+
+
+SHIPPED = Path(__file__).resolve().parents[2] / "rules" / "default" / "sote-default.yaml"
+
+
+async def test_api_activation_runs_the_rule_tests_as_the_cli_does(
+    http: httpx.AsyncClient,
+) -> None:
+    """Activation through the API skipped the rule tests that `tike rules activate` runs."""
+    text = (
+        SHIPPED.read_text()
+        .replace(
+            "route: {service: safety_responder, priority: urgent,",
+            "route: {service: mobile_nurse, priority: urgent,",
+            1,
+        )
+        .replace('version: "2026.11.1"', 'version: "2026.11.1-broken"')
+    )
+    body = {"text": text, "comment": "moves falls to home care"}
+    resp = await http.post("/api/rules/activate", json=body, headers=bearer("operator"))
+    assert resp.status_code == 422, resp.text
+    assert "rule tests fail" in resp.text and "fall" in resp.text
+    own = (
+        "cases:\n  - need: {source: safety_alarm, alarm_code: help_button}\n"
+        "    expect: {service: mobile_doctor}\n"
+    )
+    resp = await http.post(
+        "/api/rules/activate", json={**body, "tests": own}, headers=bearer("operator")
+    )
+    assert resp.status_code == 422 and "rule tests fail" in resp.text
+    deep = "ruleset: x\nversion: '1'\nrules: " + "[" * 1000 + "]" * 1000
+    resp = await http.post("/api/rules/validate", json={"text": deep}, headers=bearer("operator"))
+    assert resp.status_code == 200 and resp.json()["valid"] is False
+    assert "nesting is too deep" in resp.text
+
+
+async def test_a_poisoned_rules_record_is_dead_lettered_and_the_ruleset_stays(
+    broker: str, worker: Worker, send: Send
+) -> None:
+    """A deeply nested ruleset on tike.rules raised RecursionError in every worker, which
+    never became ready again."""
     consumer = AIOKafkaConsumer(
         bootstrap_servers=broker, group_id=None, enable_auto_commit=False, fetch_max_wait_ms=100
     )
     await consumer.start()
-    prod = AIOKafkaProducer(
-        bootstrap_servers=broker, acks="all", linger_ms=5, max_request_size=1 << 20
-    )
-    await prod.start()
     try:
         tps = [
-            TopicPartition(t, p)
-            for t in (topics.DEADLETTER, topics.NEEDS)
-            for p in await partitions_of(broker, t)
+            TopicPartition(topics.DEADLETTER, p)
+            for p in await partitions_of(broker, topics.DEADLETTER)
         ]
         consumer.assign(tps)
         await consumer.seek_to_end(*tps)
         for tp in tps:
             await consumer.position(tp)
-        rng = random.Random(15)
-        sent: dict[tuple[str, int, int], str] = {}
-        want_needs: set[str] = set()
-        pending: list[tuple[str, str, Any]] = []
-        for i, (topic, how, value) in enumerate(hostile(15, FUZZ_RECORDS)):
-            key = random_key(rng) if value is not None else b"tombstone"  # a key is required then
-            pending.append((topic, how, await prod.send(topic, value, key=key)))
-            if i % VALID_EVERY == 0:
-                alarm = example("safety_alarm").model_dump(mode="json")
-                alarm.update(event_id=f"fz-ok-{i:06d}", device_id=f"dev-fz-{i}")
-                want_needs.add(stable_id("need", "alarm", alarm["event_id"]))
-                await prod.send(topics.ALARMS, orjson.dumps(alarm), key=b"dev")
-            if len(pending) >= 500:
-                for t, h, fut in pending:
-                    meta = await fut
-                    sent[(t, meta.partition, meta.offset)] = h
-                pending.clear()
-        for t, h, fut in pending:
-            meta = await fut
-            sent[(t, meta.partition, meta.offset)] = h
-        assert len(sent) == FUZZ_RECORDS
-
-        letters: dict[tuple[str, int, int], str] = {}
-        needs: set[str] = set()
-        deadline = time.monotonic() + 180
-        while (len(letters) < len(sent) or not want_needs <= needs) and time.monotonic() < deadline:
-            batch = await consumer.getmany(timeout_ms=500, max_records=5000)
-            for tp, msgs in batch.items():
+        deep = "ruleset: x\nversion: '1'\nrules: " + "[" * 1000 + "]" * 1000
+        record = {
+            "ruleset": "x",
+            "version": "1",
+            "checksum": "c",
+            "text": deep,
+            "comment": "poison",
+            "activated_by": "mallory",
+            "activated_at": "2026-01-01T00:00:00+00:00",
+        }
+        await send(topics.RULES, record, key=b"x@1")
+        letter = None
+        deadline = time.monotonic() + 30
+        while letter is None and time.monotonic() < deadline:
+            for msgs in (await consumer.getmany(timeout_ms=500)).values():
                 for msg in msgs:
                     doc = orjson.loads(msg.value)
-                    if tp.topic == topics.NEEDS:
-                        needs.add(doc["need_id"])
-                        continue
-                    where = (doc["topic"], doc["partition"], doc["offset"])
-                    if where in sent:
-                        letters[where] = doc["reason"]
-            assert worker.alive(), "the worker stopped"
-        missing = [(w, sent[w]) for w in sent if w not in letters]
-        assert not missing, f"{len(missing)} not dead-lettered, e.g. {missing[:5]}"
-        assert all(letters.values()), "a dead letter without a reason"
-        assert want_needs <= needs, f"{len(want_needs - needs)} valid alarms never became needs"
+                    if doc["topic"] == topics.RULES:
+                        letter = doc
+        assert letter is not None, "the refused ruleset was not dead-lettered"
+        assert letter["reason"] == "ruleset_refused" and "nesting is too deep" in letter["detail"]
+        assert "sote-default" in letter["detail"]  # the ruleset in force stays
         assert worker.alive() and "tike_worker_up 1.0" in worker.metrics()
-        reasons = Counter(letters.values())
-        print(f"fuzz: {len(sent)} hostile records, all dead-lettered: {dict(reasons)}")
-        assert reasons["personal_identity_code"] > 0 and reasons["oversize"] > 0
     finally:
-        await prod.stop()
         await consumer.stop()
