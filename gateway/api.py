@@ -7,11 +7,11 @@ import time
 from collections.abc import Awaitable
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Header, HTTPException, Path, Query
+from fastapi import APIRouter, Header, HTTPException, Path, Query, Request
 from pydantic import BaseModel, Field
 
 from gateway.auth import ROLES, issue, valid_role, verify
-from gateway.commands import CommandError
+from gateway.commands import CommandError, origin_of
 from gateway.deps import (
     Admin,
     CommandsDep,
@@ -77,10 +77,16 @@ async def ui_config(settings: SettingsDep) -> dict[str, Any]:
 
 @router.get("/board", tags=["board"])
 async def board(
-    who: Watcher, store: StoreDep, registry: RegistryDep, region: str | None = None
+    who: Watcher,
+    store: StoreDep,
+    registry: RegistryDep,
+    commands: CommandsDep,
+    request: Request,
+    region: str | None = None,
 ) -> dict[str, Any]:
     """The whole board of a region: every need, team and KPI, with the stream position."""
     name = _region(registry, region)
+    await accessed(commands, request, who, "board.read", name)
     epoch, seq, items = await store.snapshot(board_key(name))
     return {"region": name, "epoch": epoch, "seq": seq, "items": items}
 
@@ -90,10 +96,14 @@ async def needs(
     who: Watcher,
     store: StoreDep,
     registry: RegistryDep,
+    commands: CommandsDep,
+    request: Request,
     region: str | None = None,
     status: Literal["open", "closed", "all"] = "open",
 ) -> list[dict[str, Any]]:
-    items = await store.entities(_region(registry, region), "need")
+    name = _region(registry, region)
+    await accessed(commands, request, who, "needs.list", name)
+    items = await store.entities(name, "need")
     found = [i["data"] for i in items if i.get("data")]
     if status != "all":
         found = [n for n in found if n.get("status") == status]
@@ -101,7 +111,10 @@ async def needs(
 
 
 @router.get("/needs/{need_id}", tags=["board"])
-async def need(need_id: NeedId, who: Watcher, store: StoreDep) -> dict[str, Any]:
+async def need(
+    need_id: NeedId, who: Watcher, store: StoreDep, commands: CommandsDep, request: Request
+) -> dict[str, Any]:
+    await accessed(commands, request, who, "need.read", need_id)
     found = await store.find_need(need_id)
     if found is None:
         raise HTTPException(404, f"no need {need_id} on the board")
@@ -134,10 +147,13 @@ async def devices(
 
 
 @router.get("/teams/{team_id}/dispatches", tags=["teams"])
-async def dispatches(team_id: TeamId, who: Who, store: StoreDep) -> dict[str, Any]:
+async def dispatches(
+    team_id: TeamId, who: Who, store: StoreDep, commands: CommandsDep, request: Request
+) -> dict[str, Any]:
     """A team's active dispatches (the team itself, or admin)."""
     if not who.can_team(team_id):
         raise HTTPException(403, f"{who.role} may not read team {team_id}")
+    await accessed(commands, request, who, "dispatches.read", team_id)
     epoch, seq, items = await store.snapshot(team_key(team_id))
     return {"team_id": team_id, "epoch": epoch, "seq": seq, "items": items}
 
@@ -191,9 +207,14 @@ async def control_action(
 
 @router.get("/audit", tags=["audit"])
 async def audit(
-    who: Watcher, store: StoreDep, limit: Annotated[int, Query(ge=1, le=1000)] = 100
+    who: Watcher,
+    store: StoreDep,
+    commands: CommandsDep,
+    request: Request,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[dict[str, Any]]:
-    """The newest audit records first."""
+    """The newest audit records first (their reasons can name clients: an access)."""
+    await accessed(commands, request, who, "audit.read", str(limit))
     return await store.audit(limit)
 
 
@@ -274,6 +295,13 @@ async def me(who: Who) -> dict[str, Any]:
         "jti": who.jti,
         "exp": who.exp,
     }
+
+
+async def accessed(
+    commands: CommandsDep, request: Request, who: Who, action: str, target: str
+) -> None:
+    """Log a read of client data before serving it (503 if it cannot be logged)."""
+    await _http(commands.access(who, action, target, origin_of(request)))
 
 
 async def _http(command: Awaitable[dict[str, Any]]) -> dict[str, Any]:

@@ -47,6 +47,19 @@ def _errors(exc: ValidationError) -> str:
     return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())[:500]
 
 
+def origin_of(conn: Any) -> dict[str, Any]:
+    """Where a request or socket came from, for the access log: the peer address (the proxy,
+    behind one), and what the request says of itself (``X-Forwarded-For``, user agent; not
+    verified, kept as given)."""
+    headers = conn.headers
+    return {
+        "client": conn.client.host if conn.client else None,
+        "forwarded_for": (headers.get("x-forwarded-for") or "")[:200] or None,
+        "user_agent": (headers.get("user-agent") or "")[:200] or None,
+        "path": conn.url.path[:200],
+    }
+
+
 def audit_record(
     actor: str, role: str, action: str, target: str, before: Any, after: Any, via: str = "api"
 ) -> dict[str, Any]:
@@ -114,6 +127,28 @@ class Commands:
     ) -> dict[str, Any]:
         record = audit_record(who.sub, who.role, action, target, before, after)
         await self._send(topics.AUDIT, who.sub, orjson.dumps(record))
+        return record
+
+    async def access(
+        self, who: Principal, action: str, target: str, origin: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Log one read of client data on ``tike.access`` (who, role, what, when, from
+        where) and wait for the broker's ack; CommandError(503) if it cannot be logged, and
+        the caller then does not serve the read."""
+        record = {
+            "kind": "access",
+            "schema_version": 1,
+            "access_id": secrets.token_hex(8),
+            "at": _now(),
+            "actor": who.sub,
+            "role": who.role,
+            "token_id": who.jti,
+            "action": action,
+            "target": target,
+            **origin,
+        }
+        await self._send(topics.ACCESS, who.sub, orjson.dumps(record))
+        metrics.ACCESS_RECORDS.labels(action).inc()
         return record
 
     async def _once(self, scope: str, key: str | None, send: Any) -> dict[str, Any]:

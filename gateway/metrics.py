@@ -83,6 +83,13 @@ AUTH_FAILURES = Counter(
     ["channel"],
     registry=REGISTRY,
 )
+ACCESS_RECORDS = Counter(
+    "tike_gateway_access_records_total",
+    "Reads of client data logged on tike.access, by action (`board.read`, `need.read`, "
+    "`ws.open`, ...).",
+    ["action"],
+    registry=REGISTRY,
+)
 PROJECTION_DOWN = Gauge(
     "tike_gateway_projection_down",
     "1 if no gateway has held the projection lease for longer than TIKE_PROJECTOR_LEASE_S, as "

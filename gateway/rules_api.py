@@ -7,10 +7,10 @@ import asyncio
 from typing import Any
 
 from aiokafka.errors import KafkaError
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel, Field, ValidationError
 
-from gateway.commands import CommandError
+from gateway.commands import CommandError, origin_of
 from gateway.deps import CommandsDep, Operator, RegistryDep, SettingsDep
 from rules.activation import Applied, active
 from rules.analysis import analyse
@@ -118,9 +118,19 @@ async def validate(body: RulesText, who: Operator, registry: RegistryDep) -> dic
 
 @router.post("/dry-run")
 async def dry_run_rules(
-    body: DryRunBody, who: Operator, settings: SettingsDep, registry: RegistryDep
+    body: DryRunBody,
+    who: Operator,
+    settings: SettingsDep,
+    registry: RegistryDep,
+    commands: CommandsDep,
+    request: Request,
 ) -> dict[str, Any]:
-    """Replay the needs of the last ``since_hours``: which decisions would change?"""
+    """Replay the needs of the last ``since_hours``: which decisions would change? The needs
+    are client data: the replay is in the access log."""
+    try:
+        await commands.access(who, "needs.replay", f"{body.since_hours:g}h", origin_of(request))
+    except CommandError as exc:
+        raise HTTPException(exc.status, exc.message) from exc
     candidate, errors = await asyncio.to_thread(_compile, body.text, registry)
     if candidate is None:
         raise HTTPException(422, {"message": "the ruleset does not validate", "errors": errors})

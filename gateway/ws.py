@@ -31,7 +31,7 @@ from starlette.websockets import WebSocketState
 
 from gateway import metrics
 from gateway.auth import Principal, TokenError, verify
-from gateway.commands import CommandError
+from gateway.commands import CommandError, origin_of
 from gateway.fanout import Outbox
 from gateway.store import board_key, team_key
 from tike.events import is_entity_id
@@ -247,7 +247,23 @@ async def _serve(ws: WebSocket, open_session: Callable[[Principal], Any]) -> Non
     await ws.accept()
     try:
         who = await principal_of(ws)
-        await open_session(who)
+        where = origin_of(ws)
+        target = (
+            ws.url.path.rsplit("/", 1)[-1]
+            if "/teams/" in ws.url.path
+            else (ws.query_params.get("region") or ws.app.state.default_region)
+        )
+        try:  # a session of client data is logged before it opens, and when it ends
+            await ws.app.state.commands.access(who, "ws.open", target, where)
+        except CommandError as exc:
+            raise Closed(1011, "access log unavailable") from exc
+        opened = time.monotonic()
+        try:
+            await open_session(who)
+        finally:
+            where["seconds"] = round(time.monotonic() - opened, 1)
+            with contextlib.suppress(Exception):
+                await ws.app.state.commands.access(who, "ws.close", target, where)
     except Closed as exc:
         if ws.client_state is WebSocketState.CONNECTED:
             await ws.close(exc.code, exc.reason)

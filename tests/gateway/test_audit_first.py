@@ -86,3 +86,10 @@ def test_a_token_names_a_subject_not_a_role(client: TestClient) -> None:
 def test_ids_off_the_pattern_in_paths_are_refused(client: TestClient, path: str) -> None:
     resp = client.get(path, headers=_admin())
     assert resp.status_code == 422, resp.text
+
+
+def test_a_read_of_client_data_that_cannot_be_logged_is_not_served(client: TestClient) -> None:
+    """Reads of client data were not logged; now one that cannot be logged is refused."""
+    for path in ("/api/board", "/api/needs", "/api/needs/need-1", "/api/audit"):
+        resp = client.get(path, headers=_admin())
+        assert resp.status_code == 503, (path, resp.text)

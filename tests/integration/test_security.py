@@ -18,12 +18,14 @@ import pytest
 import pytest_asyncio
 import redis.asyncio as aioredis
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from websockets.asyncio.client import connect
 
+from gateway.auth import issue
 from tests.integration.conftest import Send
 from tests.integration.gw import bearer
-from tests.integration.harness import Gateway, Worker, fuzz_worker
+from tests.integration.harness import SECRET, Gateway, Worker, fuzz_worker
 from tike import topics
-from tike.kafka_log import partitions_of
+from tike.kafka_log import partitions_of, read_partition
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -229,3 +231,31 @@ async def test_a_poisoned_rules_record_is_dead_lettered_and_the_ruleset_stays(
         assert worker.alive() and "tike_worker_up 1.0" in worker.metrics()
     finally:
         await consumer.stop()
+
+
+async def test_reads_of_client_data_are_in_the_access_log(
+    broker: str, gateway: Gateway, http: httpx.AsyncClient
+) -> None:
+    """Who (subject, role, token id), what, when and from where: REST reads and socket
+    sessions, on tike.access."""
+    who = {"Authorization": f"Bearer {issue(SECRET, 'control_room', 'dpo-check@example.fi')}"}
+    assert (await http.get("/api/board", headers=who)).status_code == 200
+    assert (await http.get("/api/needs/need-nothere", headers=who)).status_code == 404
+    url = f"{gateway.ws_url}/ws/board?token={who['Authorization'][7:]}"
+    async with connect(url, max_size=None) as ws:
+        await ws.recv()
+
+    async def logged() -> list[dict[str, Any]]:
+        records = await read_partition(broker, topics.ACCESS, 0, 0)
+        docs = [orjson.loads(raw) for raw, _, _ in records]
+        mine = [d for d in docs if d["actor"] == "dpo-check@example.fi"]
+        return mine if len(mine) >= 4 else []
+
+    found = await eventually(logged)
+    actions = [(d["action"], d["target"]) for d in found]
+    assert ("board.read", "etela-pohjanmaa") in actions
+    assert ("need.read", "need-nothere") in actions
+    assert ("ws.open", "etela-pohjanmaa") in actions and ("ws.close", "etela-pohjanmaa") in actions
+    for d in found:
+        assert d["role"] == "control_room" and d["client"] == "127.0.0.1" and d["at"]
+        assert d["token_id"] and "token=" not in str(d)
