@@ -8,8 +8,10 @@ write is audited on ``tike.audit`` before it is sent (who, when, what, before an
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import secrets
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -99,6 +101,7 @@ class Commands:
         self.settings, self.store = settings, store
         self._producer: AIOKafkaProducer | None = None
         self._lock = asyncio.Lock()
+        self._writes: dict[str, collections.deque[float]] = {}
 
     async def _send(self, topic: str, key: str, value: bytes) -> None:
         try:
@@ -114,7 +117,8 @@ class Commands:
                     self._producer = producer
             await self._producer.send_and_wait(topic, value, key=key.encode())
         except (KafkaError, OSError) as exc:
-            raise CommandError(503, f"Kafka is unavailable: {exc}") from exc
+            log.warning("cannot send to %s: %s", topic, exc)  # the address only in the log
+            raise CommandError(503, "Kafka is unavailable") from exc
         metrics.EVENTS_OUT.labels(topic).inc()
 
     async def close(self) -> None:
@@ -122,9 +126,25 @@ class Commands:
             await self._producer.stop()
             self._producer = None
 
+    def _rate_limit(self, who: Principal) -> None:
+        """At most TIKE_WRITE_RATE_PER_MIN writes a minute per token (in this process)."""
+        now = time.monotonic()
+        window = self._writes.setdefault(who.jti, collections.deque())
+        while window and window[0] <= now - 60:
+            window.popleft()
+        if len(window) >= self.settings.write_rate_per_min:
+            metrics.RATE_LIMITED.inc()
+            raise CommandError(429, "too many writes with this token; try again in a minute")
+        window.append(now)
+        if len(self._writes) > 10000:  # forget idle tokens
+            for jti in [j for j, w in self._writes.items() if not w or w[-1] <= now - 60]:
+                del self._writes[jti]
+
     async def audit(
         self, who: Principal, action: str, target: str, before: Any, after: Any
     ) -> dict[str, Any]:
+        """Every write is audited first, so this is where writes are rate-limited too."""
+        self._rate_limit(who)
         record = audit_record(who.sub, who.role, action, target, before, after)
         await self._send(topics.AUDIT, who.sub, orjson.dumps(record))
         return record

@@ -83,6 +83,12 @@ AUTH_FAILURES = Counter(
     ["channel"],
     registry=REGISTRY,
 )
+RATE_LIMITED = Counter(
+    "tike_gateway_rate_limited_total",
+    "Requests refused by a rate limit or cap: writes over TIKE_WRITE_RATE_PER_MIN (429) and "
+    "sockets over TIKE_WS_MAX_PER_TOKEN (4429).",
+    registry=REGISTRY,
+)
 ACCESS_RECORDS = Counter(
     "tike_gateway_access_records_total",
     "Reads of client data logged on tike.access, by action (`board.read`, `need.read`, "

@@ -65,7 +65,7 @@ async def _history(settings: SettingsDep, registry: Registry) -> list[Any]:
             settings.kafka_bootstrap, registry, settings.fetch_wait_ms
         )
     except (KafkaError, OSError, TimeoutError) as exc:
-        raise HTTPException(503, f"Kafka is unavailable: {exc}") from exc
+        raise HTTPException(503, "Kafka is unavailable") from exc
 
 
 @router.get("")
@@ -138,7 +138,7 @@ async def dry_run_rules(
         current, _ = await rules_store.active_router(settings.kafka_bootstrap, registry)
         needs = await rules_store.recorded_needs(settings.kafka_bootstrap, body.since_hours * 3600)
     except (KafkaError, OSError, TimeoutError) as exc:
-        raise HTTPException(503, f"Kafka is unavailable: {exc}") from exc
+        raise HTTPException(503, "Kafka is unavailable") from exc
     return dry_run(current, candidate, needs).as_dict()
 
 
@@ -177,5 +177,5 @@ async def activate(
     except CommandError as exc:
         raise HTTPException(exc.status, exc.message) from exc
     except (KafkaError, OSError) as exc:
-        raise HTTPException(503, f"Kafka is unavailable: {exc}") from exc
+        raise HTTPException(503, "Kafka is unavailable") from exc
     return {"label": activation.label, "offset": offset, "previous": before}

@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 router = APIRouter()
 
 BAD_REQUEST, UNAUTHORIZED, FORBIDDEN, TOO_SLOW = 4400, 4401, 4403, 4408
+TOO_MANY = 4429
 LIVE_S = 60.0
 
 
@@ -243,10 +244,54 @@ class Session:
             metrics.CLIENTS.labels(self.channel).dec()
 
 
+def _check_origin(ws: WebSocket) -> None:
+    """A browser may open a socket only from an allowed origin (TIKE_WS_ALLOWED_ORIGINS, or
+    the gateway's own); a client that sends no Origin is not a browser and is not checked."""
+    origin = ws.headers.get("origin")
+    if origin is None:
+        return
+    allowed = {
+        o.strip().rstrip("/")
+        for o in ws.app.state.settings.ws_allowed_origins.split(",")
+        if o.strip()
+    }
+    if allowed:
+        ok = origin.rstrip("/") in allowed
+    else:
+        host = ws.headers.get("host", "")
+        ok = origin.split("://", 1)[-1].rstrip("/") == host
+    if not ok:
+        metrics.AUTH_FAILURES.labels("ws").inc()
+        raise Closed(FORBIDDEN, "origin not allowed")
+
+
+def _hold_socket(ws: WebSocket, who: Principal) -> Callable[[], None]:
+    """Count an open socket of ``who``'s token (at most TIKE_WS_MAX_PER_TOKEN in this
+    process); the returned function releases it, once."""
+    counts: dict[str, int] = ws.app.state.sockets_per_token
+    if counts.get(who.jti, 0) >= ws.app.state.settings.ws_max_per_token:
+        metrics.RATE_LIMITED.inc()
+        raise Closed(TOO_MANY, "too many sockets for this token")
+    counts[who.jti] = counts.get(who.jti, 0) + 1
+    released = False
+
+    def release() -> None:
+        nonlocal released
+        if not released:
+            released = True
+            counts[who.jti] -= 1
+            if counts[who.jti] <= 0:
+                del counts[who.jti]
+
+    return release
+
+
 async def _serve(ws: WebSocket, open_session: Callable[[Principal], Any]) -> None:
     await ws.accept()
     try:
+        _check_origin(ws)
         who = await principal_of(ws)
+        held = _hold_socket(ws, who)
         where = origin_of(ws)
         target = (
             ws.url.path.rsplit("/", 1)[-1]
@@ -256,11 +301,13 @@ async def _serve(ws: WebSocket, open_session: Callable[[Principal], Any]) -> Non
         try:  # a session of client data is logged before it opens, and when it ends
             await ws.app.state.commands.access(who, "ws.open", target, where)
         except CommandError as exc:
+            held()
             raise Closed(1011, "access log unavailable") from exc
         opened = time.monotonic()
         try:
             await open_session(who)
         finally:
+            held()
             where["seconds"] = round(time.monotonic() - opened, 1)
             with contextlib.suppress(Exception):
                 await ws.app.state.commands.access(who, "ws.close", target, where)

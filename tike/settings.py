@@ -337,6 +337,26 @@ class GatewaySettings(CommonSettings):
     max_body_bytes: int = Field(
         1 << 20, ge=1024, description="Larger request bodies are refused with 413."
     )
+    api_docs: bool | None = Field(
+        None,
+        description="Serve the OpenAPI pages (`/docs`, `/redoc`, `/openapi.json`; Swagger UI "
+        "and ReDoc load their scripts from a CDN); empty means on except in `prod`.",
+    )
+    ws_allowed_origins: str = Field(
+        "",
+        description="Comma-separated origins (`https://tike.example.fi`) a browser may open "
+        "websockets from; empty means the gateway's own origin only (the `Host` the browser "
+        "connected to). Clients that send no `Origin` (not browsers) are not checked.",
+    )
+    write_rate_per_min: int = Field(
+        120,
+        ge=1,
+        description="Writes (actions, tokens, revocations, activations) one token may make a "
+        "minute, per gateway process; more get 429.",
+    )
+    ws_max_per_token: int = Field(
+        20, ge=1, description="Open websockets one token may hold per gateway process (4429)."
+    )
 
     @model_validator(mode="after")
     def _ttl_within_max(self) -> GatewaySettings:
