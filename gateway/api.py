@@ -140,8 +140,14 @@ async def kpis(
 
 @router.get("/devices", tags=["board"])
 async def devices(
-    who: Watcher, store: StoreDep, condition: str | None = None
+    who: Watcher,
+    store: StoreDep,
+    commands: CommandsDep,
+    request: Request,
+    condition: str | None = None,
 ) -> list[dict[str, Any]]:
+    """Device health; it names the client pseudonym of each device (an access)."""
+    await accessed(commands, request, who, "devices.list", condition or "all")
     found = await store.devices()
     return [d for d in found if condition is None or d.get("condition") == condition]
 

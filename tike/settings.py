@@ -355,7 +355,10 @@ class GatewaySettings(CommonSettings):
         "minute, per gateway process; more get 429.",
     )
     ws_max_per_token: int = Field(
-        20, ge=1, description="Open websockets one token may hold per gateway process (4429)."
+        100,
+        ge=1,
+        description="Open websockets one token may hold per gateway process (4429). A person "
+        "needs a few; `tike loadtest`'s one token holds one per team of the region.",
     )
 
     @model_validator(mode="after")

@@ -90,6 +90,6 @@ def test_ids_off_the_pattern_in_paths_are_refused(client: TestClient, path: str)
 
 def test_a_read_of_client_data_that_cannot_be_logged_is_not_served(client: TestClient) -> None:
     """Reads of client data were not logged; now one that cannot be logged is refused."""
-    for path in ("/api/board", "/api/needs", "/api/needs/need-1", "/api/audit"):
+    for path in ("/api/board", "/api/needs", "/api/needs/need-1", "/api/audit", "/api/devices"):
         resp = client.get(path, headers=_admin())
         assert resp.status_code == 503, (path, resp.text)

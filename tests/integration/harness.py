@@ -184,6 +184,9 @@ class Gateway:
             TIKE_ENV="test",
             TIKE_LOG_LEVEL="info",
             TIKE_PROJECTOR_LEASE_S="2",
+            # Tests and benchmarks share one token per role among many clients and writes.
+            TIKE_WS_MAX_PER_TOKEN="100000",
+            TIKE_WRITE_RATE_PER_MIN="100000",
         )
         env.update(extra)
         return cls(env, log_path)
