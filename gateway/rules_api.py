@@ -38,8 +38,8 @@ class ActivateBody(RulesText):
     tests: str | None = Field(
         None,
         max_length=MAX_TEXT,
-        description="Rule tests (the `.tests.yaml` format). Without them, the shipped tests "
-        "of a ruleset of the same name apply, as with `tike rules activate`.",
+        description="Rule tests (the `.tests.yaml` format), run as `tike rules activate` "
+        "runs the file beside the ruleset: any failure refuses the activation (422).",
     )
 
 

@@ -51,24 +51,15 @@ def build_need(router: Router, spec: dict[str, Any], index: int) -> dict[str, An
     return need
 
 
-SHIPPED = Path(__file__).resolve().parent / "default"
 MAX_CASES_BYTES = 256 * 1024
 
 
-def shipped_cases(ruleset_name: str) -> Path | None:
-    """The rule tests shipped for a ruleset of this name (rules/default/), if any."""
-    found = SHIPPED / f"{ruleset_name}.tests.yaml"
-    return found if "/" not in ruleset_name and found.is_file() else None
-
-
 def activation_cases(router: Router, given: tuple[str, str] | None) -> tuple[str, str] | None:
-    """The tests an activation must pass, as (origin, text): those given with the ruleset
-    (the file beside it for `tike rules activate`, ``tests`` for the API), else the shipped
-    tests of a ruleset of the same name. The CLI and the API both call this."""
-    if given is not None:
-        return given
-    shipped = shipped_cases(router.ruleset.name)
-    return (str(shipped), shipped.read_text(encoding="utf-8")) if shipped else None
+    """The tests an activation must pass, as (origin, text): those that come with the
+    ruleset (the ``.tests.yaml`` file beside it for `tike rules activate`, ``tests`` in the
+    body for ``POST /api/rules/activate``). The CLI and the API both call this and
+    :func:`failing_cases`, so the same ruleset with the same tests gets the same answer."""
+    return given
 
 
 def failing_cases(router: Router, origin: str, text: str) -> list[str]:

@@ -160,7 +160,8 @@ SHIPPED = Path(__file__).resolve().parents[2] / "rules" / "default" / "sote-defa
 async def test_api_activation_runs_the_rule_tests_as_the_cli_does(
     http: httpx.AsyncClient,
 ) -> None:
-    """Activation through the API skipped the rule tests that `tike rules activate` runs."""
+    """Activation through the API skipped the rule tests that `tike rules activate` runs:
+    now the tests that come with the ruleset are run by the same code, refusing on failure."""
     text = (
         SHIPPED.read_text()
         .replace(
@@ -170,17 +171,13 @@ async def test_api_activation_runs_the_rule_tests_as_the_cli_does(
         )
         .replace('version: "2026.11.1"', 'version: "2026.11.1-broken"')
     )
-    body = {"text": text, "comment": "moves falls to home care"}
+    shipped_tests = SHIPPED.with_name("sote-default.tests.yaml").read_text()
+    body = {"text": text, "comment": "moves falls to the nurse", "tests": shipped_tests}
     resp = await http.post("/api/rules/activate", json=body, headers=bearer("operator"))
     assert resp.status_code == 422, resp.text
-    assert "rule tests fail" in resp.text and "fall" in resp.text
-    own = (
-        "cases:\n  - need: {source: safety_alarm, alarm_code: help_button}\n"
-        "    expect: {service: mobile_doctor}\n"
-    )
-    resp = await http.post(
-        "/api/rules/activate", json={**body, "tests": own}, headers=bearer("operator")
-    )
+    assert "rule tests fail" in resp.text and "a fall without injury" in resp.text
+    broken = {**body, "tests": "cases: [1, 2"}  # tests that cannot be read refuse too
+    resp = await http.post("/api/rules/activate", json=broken, headers=bearer("operator"))
     assert resp.status_code == 422 and "rule tests fail" in resp.text
     deep = "ruleset: x\nversion: '1'\nrules: " + "[" * 1000 + "]" * 1000
     resp = await http.post("/api/rules/validate", json={"text": deep}, headers=bearer("operator"))
