@@ -14,6 +14,7 @@ COPY tike_cli ./tike_cli
 COPY ui_static ./ui_static
 RUN pip install --no-cache-dir . && mkdir -p /data && chown tike /data
 USER tike
-ENV TIKE_STATE_DIR=/data/state TIKE_UI_DIR=/app/ui_static
+# TIKE_CONTAINER: with TIKE_ENV unset, the image refuses the placeholder secret.
+ENV TIKE_STATE_DIR=/data/state TIKE_UI_DIR=/app/ui_static TIKE_CONTAINER=1
 ENTRYPOINT ["tike"]
 CMD ["--help"]

@@ -3,14 +3,15 @@ device health, the audit log and token administration."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Header, HTTPException, Query
+from fastapi import APIRouter, Header, HTTPException, Path, Query, Request
 from pydantic import BaseModel, Field
 
-from gateway.auth import ROLES, issue, valid_role
-from gateway.commands import CommandError
+from gateway.auth import ROLES, issue, valid_role, verify
+from gateway.commands import CommandError, origin_of
 from gateway.deps import (
     Admin,
     CommandsDep,
@@ -22,11 +23,15 @@ from gateway.deps import (
     Who,
 )
 from gateway.store import board_key, team_key
-from tike.events import Outcome
+from tike.events import ENTITY_ID_PATTERN, Outcome
 
 router = APIRouter(prefix="/api")
 #: What a 202 to a control-room action says: the worker has yet to carry it out, or refuse it.
 ACCEPTED = "accepted for processing; a refusal comes on the board as a notice"
+#: Team, need and dispatch ids in paths follow the one entity-id pattern (else 422).
+TeamId = Annotated[str, Path(pattern=ENTITY_ID_PATTERN, description="A team id.")]
+NeedId = Annotated[str, Path(pattern=ENTITY_ID_PATTERN, description="A need id.")]
+DispatchId = Annotated[str, Path(pattern=ENTITY_ID_PATTERN, description="A dispatch id.")]
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=128)]
 
 
@@ -72,10 +77,16 @@ async def ui_config(settings: SettingsDep) -> dict[str, Any]:
 
 @router.get("/board", tags=["board"])
 async def board(
-    who: Watcher, store: StoreDep, registry: RegistryDep, region: str | None = None
+    who: Watcher,
+    store: StoreDep,
+    registry: RegistryDep,
+    commands: CommandsDep,
+    request: Request,
+    region: str | None = None,
 ) -> dict[str, Any]:
     """The whole board of a region: every need, team and KPI, with the stream position."""
     name = _region(registry, region)
+    await accessed(commands, request, who, "board.read", name)
     epoch, seq, items = await store.snapshot(board_key(name))
     return {"region": name, "epoch": epoch, "seq": seq, "items": items}
 
@@ -85,10 +96,14 @@ async def needs(
     who: Watcher,
     store: StoreDep,
     registry: RegistryDep,
+    commands: CommandsDep,
+    request: Request,
     region: str | None = None,
     status: Literal["open", "closed", "all"] = "open",
 ) -> list[dict[str, Any]]:
-    items = await store.entities(_region(registry, region), "need")
+    name = _region(registry, region)
+    await accessed(commands, request, who, "needs.list", name)
+    items = await store.entities(name, "need")
     found = [i["data"] for i in items if i.get("data")]
     if status != "all":
         found = [n for n in found if n.get("status") == status]
@@ -96,7 +111,10 @@ async def needs(
 
 
 @router.get("/needs/{need_id}", tags=["board"])
-async def need(need_id: str, who: Watcher, store: StoreDep) -> dict[str, Any]:
+async def need(
+    need_id: NeedId, who: Watcher, store: StoreDep, commands: CommandsDep, request: Request
+) -> dict[str, Any]:
+    await accessed(commands, request, who, "need.read", need_id)
     found = await store.find_need(need_id)
     if found is None:
         raise HTTPException(404, f"no need {need_id} on the board")
@@ -122,17 +140,26 @@ async def kpis(
 
 @router.get("/devices", tags=["board"])
 async def devices(
-    who: Watcher, store: StoreDep, condition: str | None = None
+    who: Watcher,
+    store: StoreDep,
+    commands: CommandsDep,
+    request: Request,
+    condition: str | None = None,
 ) -> list[dict[str, Any]]:
+    """Device health; it names the client pseudonym of each device (an access)."""
+    await accessed(commands, request, who, "devices.list", condition or "all")
     found = await store.devices()
     return [d for d in found if condition is None or d.get("condition") == condition]
 
 
 @router.get("/teams/{team_id}/dispatches", tags=["teams"])
-async def dispatches(team_id: str, who: Who, store: StoreDep) -> dict[str, Any]:
+async def dispatches(
+    team_id: TeamId, who: Who, store: StoreDep, commands: CommandsDep, request: Request
+) -> dict[str, Any]:
     """A team's active dispatches (the team itself, or admin)."""
     if not who.can_team(team_id):
         raise HTTPException(403, f"{who.role} may not read team {team_id}")
+    await accessed(commands, request, who, "dispatches.read", team_id)
     epoch, seq, items = await store.snapshot(team_key(team_id))
     return {"team_id": team_id, "epoch": epoch, "seq": seq, "items": items}
 
@@ -145,8 +172,8 @@ class TeamActionBody(BaseModel):
 
 @router.post("/teams/{team_id}/dispatches/{dispatch_id}/actions", tags=["teams"], status_code=202)
 async def team_action(
-    team_id: str,
-    dispatch_id: str,
+    team_id: TeamId,
+    dispatch_id: DispatchId,
     body: TeamActionBody,
     who: Who,
     commands: CommandsDep,
@@ -161,13 +188,13 @@ class ControlBody(BaseModel):
     reason: str | None = Field(
         None, min_length=1, max_length=120, description="Required except with `acknowledge`."
     )
-    team_id: str | None = Field(None, max_length=64)
+    team_id: str | None = Field(None, pattern=ENTITY_ID_PATTERN)
     outcome: Outcome | None = None
 
 
 @router.post("/needs/{need_id}/actions", tags=["control room"], status_code=202)
 async def control_action(
-    need_id: str,
+    need_id: NeedId,
     body: ControlBody,
     who: ControlRoom,
     commands: CommandsDep,
@@ -186,9 +213,14 @@ async def control_action(
 
 @router.get("/audit", tags=["audit"])
 async def audit(
-    who: Watcher, store: StoreDep, limit: Annotated[int, Query(ge=1, le=1000)] = 100
+    who: Watcher,
+    store: StoreDep,
+    commands: CommandsDep,
+    request: Request,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[dict[str, Any]]:
-    """The newest audit records first."""
+    """The newest audit records first (their reasons can name clients: an access)."""
+    await accessed(commands, request, who, "audit.read", str(limit))
     return await store.audit(limit)
 
 
@@ -200,42 +232,63 @@ async def deadletters(who: Watcher, store: StoreDep) -> dict[str, int]:
 
 class TokenBody(BaseModel):
     role: str = Field(max_length=80, description=f"{', '.join(ROLES)} or team:<id>")
-    sub: str | None = Field(None, max_length=120)
-    ttl_s: float | None = Field(None, gt=0, le=30 * 86400)
+    sub: str = Field(
+        min_length=1,
+        max_length=120,
+        description="The person or device that will use the token: a user id or an e-mail "
+        "address (never a role name alone). Audit records and timelines name it.",
+    )
+    ttl_s: float | None = Field(None, gt=0, description="At most TIKE_TOKEN_MAX_TTL_S.")
 
 
 @router.post("/tokens", tags=["auth"], status_code=201)
 async def new_token(
-    body: TokenBody, who: Admin, settings: SettingsDep, commands: CommandsDep
+    body: TokenBody, who: Admin, settings: SettingsDep, commands: CommandsDep, store: StoreDep
 ) -> dict[str, Any]:
+    """Issue a token. Its id and expiry are audited (never the token) and recorded, so it can
+    be revoked by id; the audit comes first, and no token is given out if it fails."""
     if not valid_role(body.role):
         raise HTTPException(422, f"unknown role {body.role!r}")
+    secret = settings.secret.get_secret_value()
     try:
         token = issue(
-            settings.secret.get_secret_value(),
+            secret,
             body.role,
             body.sub,
             body.ttl_s or settings.token_ttl_s,
+            settings.token_max_ttl_s,
         )
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from exc
-    await _audited(commands, who, "token.issue", body.sub or body.role, None, body.model_dump())
-    return {"token": token, "role": body.role}
+    made = verify(secret, token)
+    after = {"jti": made.jti, "sub": made.sub, "role": made.role, "exp": made.exp}
+    await _audited(commands, who, "token.issue", made.jti, None, after)
+    await store.record_token(made.jti, made.sub, made.role, made.exp)
+    return {"token": token, "role": made.role, "sub": made.sub, "jti": made.jti, "exp": made.exp}
 
 
 class RevokeBody(BaseModel):
-    jti: str = Field(min_length=1, max_length=64)
-    exp: int = Field(description="The token's expiry (epoch seconds): how long to remember.")
+    jti: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
 
 
 @router.post("/tokens/revoke", tags=["auth"], status_code=202)
 async def revoke(
-    body: RevokeBody, who: Admin, store: StoreDep, commands: CommandsDep
+    body: RevokeBody, who: Admin, settings: SettingsDep, store: StoreDep, commands: CommandsDep
 ) -> dict[str, Any]:
-    """Revoke a token by id; open sockets using it close within TIKE_WS_AUTH_CHECK_S."""
-    await store.revoke(body.jti, body.exp)
-    await _audited(commands, who, "token.revoke", body.jti, None, body.model_dump())
-    return {"revoked": body.jti}
+    """Revoke a token by id; open sockets using it close within TIKE_WS_AUTH_CHECK_S.
+
+    The revocation lasts as long as the token: its expiry comes from the record made when it
+    was issued, never from the caller. A token id with no record (issued before records were
+    kept, or the record lost with Redis's data) is revoked for the longest token lifetime.
+    Audited first: if the audit cannot be written, nothing is revoked (503)."""
+    exp = await store.token_expiry(body.jti)
+    recorded = exp is not None
+    if exp is None:
+        exp = int(time.time() + settings.token_max_ttl_s)
+    after = {"jti": body.jti, "exp": exp, "expiry_recorded": recorded}
+    await _audited(commands, who, "token.revoke", body.jti, None, after)
+    await store.revoke(body.jti, exp)
+    return {"revoked": body.jti, "until": exp, "expiry_recorded": recorded}
 
 
 @router.get("/me", tags=["auth"])
@@ -248,6 +301,13 @@ async def me(who: Who) -> dict[str, Any]:
         "jti": who.jti,
         "exp": who.exp,
     }
+
+
+async def accessed(
+    commands: CommandsDep, request: Request, who: Who, action: str, target: str
+) -> None:
+    """Log a read of client data before serving it (503 if it cannot be logged)."""
+    await _http(commands.access(who, action, target, origin_of(request)))
 
 
 async def _http(command: Awaitable[dict[str, Any]]) -> dict[str, Any]:

@@ -93,6 +93,58 @@ def _replay(chunks: list[bytes], final: Message | None, rest: Receive | None = N
     return receive
 
 
+class SecurityHeaders:
+    """Headers on every HTTP response: a Content-Security-Policy (scripts and connections
+    from this origin only, no framing), nosniff, no referrer. ``/docs`` and ``/redoc`` (off
+    in prod) load Swagger UI and ReDoc from a CDN: they get a policy that allows it."""
+
+    def __init__(self, app: ASGIApp, tiles_origin: str | None) -> None:
+        self.app = app
+        img = "'self' data: blob:" + (f" {tiles_origin}" if tiles_origin else "")
+        self.csp = (
+            "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+            f"img-src {img}; connect-src 'self'; font-src 'self'; object-src 'none'; "
+            "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+        ).encode()
+        cdn = "https://cdn.jsdelivr.net"
+        self.docs_csp = (
+            f"default-src 'self'; script-src 'self' 'unsafe-inline' {cdn}; "
+            f"style-src 'self' 'unsafe-inline' {cdn} https://fonts.googleapis.com; "
+            "img-src 'self' data: https://fastapi.tiangolo.com https://cdn.redoc.ly; "
+            "font-src 'self' https://fonts.gstatic.com; worker-src blob:; frame-ancestors 'none'"
+        ).encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        docs = scope.get("path", "") in ("/docs", "/redoc")
+        csp = self.docs_csp if docs else self.csp
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers") or [])
+                headers += [
+                    (b"content-security-policy", csp),
+                    (b"x-content-type-options", b"nosniff"),
+                    (b"x-frame-options", b"DENY"),
+                    (b"referrer-policy", b"no-referrer"),
+                    (b"cross-origin-opener-policy", b"same-origin"),
+                ]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
+
+
+def _origin(url: str | None) -> str | None:
+    """``scheme://host[:port]`` of a URL template (the map tiles), or None."""
+    if not url:
+        return None
+    m = re.match(r"^(https?://[^/{}]+)", url)
+    return m.group(1) if m else None
+
+
 def _error(status: int, code: str, detail: Any) -> JSONResponse:
     return JSONResponse({"error": code, "detail": detail}, status_code=status)
 
@@ -181,15 +233,21 @@ def create_app(settings: GatewaySettings | None = None, project: bool = True) ->
             for client in (redis, readers, projecting):
                 await client.aclose()
 
+    docs = settings.api_docs if settings.api_docs is not None else settings.env != "prod"
     app = FastAPI(
         title="Tike gateway",
         version=__version__,
         lifespan=lifespan,
         description="Live situation board, team dispatch channels and operator rules API.",
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
+        openapi_url="/openapi.json" if docs else None,
     )
     app.state.settings, app.state.registry = settings, registry
+    app.state.sockets_per_token = {}  # token id -> open websockets (TIKE_WS_MAX_PER_TOKEN)
     app.state.default_region = next(iter(registry.regions))
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    app.add_middleware(SecurityHeaders, tiles_origin=_origin(settings.map_tiles_url))
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -205,7 +263,9 @@ def create_app(settings: GatewaySettings | None = None, project: bool = True) ->
 
     @app.exception_handler(RedisError)
     async def redis_down(request: Request, exc: RedisError) -> JSONResponse:
-        return _error(503, "state_store_unavailable", str(exc)[:200])
+        # The cause (with Redis's address) goes to the log, never to the client.
+        log.warning("Redis error on %s %s: %s", request.method, request.url.path, exc)
+        return _error(503, "state_store_unavailable", "the state store (Redis) is unavailable")
 
     @app.exception_handler(Exception)
     async def internal(request: Request, exc: Exception) -> JSONResponse:
@@ -226,7 +286,8 @@ def create_app(settings: GatewaySettings | None = None, project: bool = True) ->
             missing = await watch.check()
         except (RedisError, OSError) as exc:
             checks["redis"] = False
-            checks["redis_error"] = str(exc)[:200]
+            checks["redis_error"] = type(exc).__name__  # the address only in the log
+            log.warning("healthz: Redis does not answer: %s", exc)
             missing = watch.saw(False)
         checks["projector_active"] = app.state.projector.active
         checks["projector"] = "down" if watch.down else "up"
@@ -254,11 +315,15 @@ def create_app(settings: GatewaySettings | None = None, project: bool = True) ->
 class RedactTokens(logging.Filter):
     """Keep tokens out of logs (uvicorn logs websocket paths with their query)."""
 
-    PATTERN = re.compile(r"(token=)[^&\s\"']+")
+    # "token=" with any of its characters percent-encoded (``tok%65n=``, ``token%3D``).
+    PATTERN = re.compile(
+        "(" + "".join(f"(?:{c}|%{ord(c):02x})" for c in "token=") + r")[^&\s\"']+",
+        re.IGNORECASE,
+    )
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        if "token=" in message:
+        if self.PATTERN.search(message):
             record.msg, record.args = self.PATTERN.sub(r"\1[redacted]", message), ()
         return True
 

@@ -19,9 +19,13 @@ from typing import Any
 
 import orjson
 
+from tike import pii
+from tike.events import SUBJECT_PATTERN
+
 ROLES = ("control_room", "operator", "admin")
-TEAM_ROLE = re.compile(r"^team:([A-Za-z0-9][A-Za-z0-9._:-]{0,63})$")
-SUBJECT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@:-]{0,119}$")
+#: ``team:<team id>``; the team id follows the one entity-id pattern (tike.events).
+TEAM_ROLE = re.compile(r"team:([A-Za-z0-9][A-Za-z0-9._-]{0,63})")
+SUBJECT = re.compile(SUBJECT_PATTERN)
 HEADER = {"alg": "HS256", "typ": "JWT"}
 
 
@@ -30,7 +34,7 @@ class TokenError(Exception):
 
 
 def valid_role(role: str) -> bool:
-    return role in ROLES or TEAM_ROLE.match(role) is not None
+    return role in ROLES or TEAM_ROLE.fullmatch(role) is not None
 
 
 def _b64(data: bytes) -> str:
@@ -56,7 +60,7 @@ class Principal:
 
     @property
     def team_id(self) -> str | None:
-        m = TEAM_ROLE.match(self.role)
+        m = TEAM_ROLE.fullmatch(self.role)
         return m.group(1) if m else None
 
     def can(self, *roles: str) -> bool:
@@ -68,12 +72,30 @@ class Principal:
         return self.role == "admin" or self.team_id == team_id
 
 
-def issue(secret: str, role: str, sub: str | None = None, ttl_s: float = 8 * 3600) -> str:
+#: Default of ``TIKE_TOKEN_MAX_TTL_S``: no token lives longer than this.
+MAX_TTL_S = 7 * 86400
+
+
+def issue(
+    secret: str, role: str, sub: str, ttl_s: float = 8 * 3600, max_ttl_s: float = MAX_TTL_S
+) -> str:
+    """A signed token for ``sub`` (a person or device: a user id or e-mail address, never a
+    role name alone) with ``role``, valid for ``ttl_s`` (at most ``max_ttl_s``)."""
     if not valid_role(role):
         raise ValueError(f"unknown role {role!r}; use one of {', '.join(ROLES)} or team:<id>")
-    sub = sub or role.replace(":", "-")
-    if not SUBJECT.match(sub):
-        raise ValueError(f"subject {sub!r} must be 1-120 of A-Z a-z 0-9 . _ @ : -")
+    if not sub:
+        raise ValueError("a token names its subject: the person or device that will use it")
+    if sub in ROLES or sub == role:
+        raise ValueError(f"subject {sub!r} is a role; name the person or device instead")
+    if ttl_s > max_ttl_s:
+        raise ValueError(
+            f"ttl {ttl_s:g} s is over the maximum token lifetime {max_ttl_s:g} s "
+            "(TIKE_TOKEN_MAX_TTL_S)"
+        )
+    if pii.contains_code(sub):
+        raise ValueError("the subject holds a personal identity code; use a user or device id")
+    if not SUBJECT.fullmatch(sub):
+        raise ValueError(f"subject {sub!r} must be 1-120 of A-Z a-z 0-9 . _ @ : + -")
     if ttl_s <= 0:
         raise ValueError("ttl must be positive")
     now = int(time.time())
@@ -82,14 +104,17 @@ def issue(secret: str, role: str, sub: str | None = None, ttl_s: float = 8 * 360
         "role": role,
         "iat": now,
         "exp": now + math.ceil(ttl_s),
-        "jti": secrets.token_hex(8),
+        "jti": secrets.token_hex(16),
     }
     signing_input = f"{_b64(orjson.dumps(HEADER))}.{_b64(orjson.dumps(claims))}"
     return f"{signing_input}.{_sign(secret, signing_input)}"
 
 
-def verify(secret: str, token: str, now: float | None = None) -> Principal:
-    """The principal of a valid, unexpired token; :class:`TokenError` otherwise."""
+def verify(
+    secret: str, token: str, now: float | None = None, max_ttl_s: float | None = None
+) -> Principal:
+    """The principal of a valid, unexpired token; :class:`TokenError` otherwise. With
+    ``max_ttl_s``, a token that says it lives longer (``exp - iat``) is refused too."""
     if not token or len(token) > 4096:
         raise TokenError("missing or oversized token")
     if not token.isascii():
@@ -114,4 +139,8 @@ def verify(secret: str, token: str, now: float | None = None) -> Principal:
         raise TokenError("token has a bad role or expiry")
     if exp <= (time.time() if now is None else now):
         raise TokenError("token expired")
+    if max_ttl_s is not None:
+        iat = claims.get("iat")
+        if not isinstance(iat, int) or exp - iat > max_ttl_s + 1:
+            raise TokenError("token lifetime is over the maximum")
     return Principal(sub=sub, role=role, jti=jti, exp=exp)

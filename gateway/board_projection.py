@@ -25,6 +25,7 @@ from redis.exceptions import RedisError
 from gateway import metrics
 from gateway.store import ENTITIES, LEASE, Store
 from tike import topics
+from tike.events import entity_id
 from tike.settings import GatewaySettings
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,7 @@ def items_of(topic: str, value: bytes | None, live: bool) -> list[tuple[str, ...
     if not isinstance(doc, dict):
         raise ValueError("not a JSON object")
     if topic == topics.BOARD:
+        entity_id(doc["region"], "region")
         if doc["entity"] not in ENTITIES:
             raise ValueError(f"unknown board entity {doc['entity']!r}")
         entity_key = f"{doc['entity']}:{doc['id']}"
@@ -76,7 +78,9 @@ def items_of(topic: str, value: bytes | None, live: bool) -> list[tuple[str, ...
             )
         ]
     if topic == topics.DISPATCHES:
+        entity_id(doc["team_id"], "team id")
         if doc.get("kind") == "dispatch":
+            entity_id(doc["dispatch_id"], "dispatch id")
             keep = "keep" if doc["status"] in ACTIVE_DISPATCH else "drop"
             return [
                 (
@@ -100,6 +104,15 @@ def items_of(topic: str, value: bytes | None, live: bool) -> list[tuple[str, ...
     if topic == topics.AUDIT:
         return [("audit", "", "", "0", "", value.decode())]
     return []
+
+
+def unprojectable(topic: str, partition: int, offset: int, exc: Exception) -> tuple[str, ...]:
+    """The apply-script item that counts a record the projector cannot use (a dead letter
+    with reason ``unprojectable`` in the board's dead-letter counts), so it is skipped once
+    and never stalls the projection."""
+    summary = {"reason": "unprojectable", "detail": f"{type(exc).__name__}: {exc}"[:300],
+               "topic": topic, "partition": partition, "offset": offset}  # fmt: skip
+    return ("deadletter", "unprojectable", "", "0", "", orjson.dumps(summary).decode())
 
 
 TRANSIENT = (RedisError, KafkaError, OSError, TimeoutError)
@@ -283,8 +296,10 @@ class BoardProjection:
             metrics.EVENTS_IN.labels(tp.topic).inc()
             try:
                 items.extend(items_of(tp.topic, msg.value, now_ms - msg.timestamp < LIVE_S * 1000))
-            except (ValueError, KeyError, TypeError) as exc:
-                log.warning("cannot project %s[%d]@%d: %s", tp.topic, tp.partition, msg.offset, exc)
+            except Exception as exc:  # a poison record is counted and skipped, never retried
+                log.warning("cannot project %s[%d]@%d: %s", tp.topic, tp.partition, msg.offset,
+                            str(exc)[:300])  # fmt: skip
+                items.append(unprojectable(tp.topic, tp.partition, msg.offset, exc))
         position = f"{tp.topic}:{tp.partition}"
         applied = await self.store.apply(
             self.epoch,

@@ -8,8 +8,10 @@ write is audited on ``tike.audit`` before it is sent (who, when, what, before an
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import secrets
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -47,11 +49,59 @@ def _errors(exc: ValidationError) -> str:
     return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())[:500]
 
 
+def origin_of(conn: Any) -> dict[str, Any]:
+    """Where a request or socket came from, for the access log: the peer address (the proxy,
+    behind one), and what the request says of itself (``X-Forwarded-For``, user agent; not
+    verified, kept as given)."""
+    headers = conn.headers
+    return {
+        "client": conn.client.host if conn.client else None,
+        "forwarded_for": (headers.get("x-forwarded-for") or "")[:200] or None,
+        "user_agent": (headers.get("user-agent") or "")[:200] or None,
+        "path": conn.url.path[:200],
+    }
+
+
+def audit_record(
+    actor: str, role: str, action: str, target: str, before: Any, after: Any, via: str = "api"
+) -> dict[str, Any]:
+    """One record of ``tike.audit``: who (subject and role), when, what, before and after,
+    and through what (``api`` or ``cli``)."""
+    return {
+        "kind": "audit",
+        "schema_version": 1,
+        "audit_id": secrets.token_hex(8),
+        "at": _now(),
+        "actor": actor,
+        "role": role,
+        "via": via,
+        "action": action,
+        "target": target,
+        "before": before,
+        "after": after,
+    }
+
+
+async def audit_from_cli(
+    bootstrap: str, actor: str, role: str, action: str, target: str, before: Any, after: Any
+) -> None:
+    """Write one audit record for a CLI write (``tike token``, ``tike rules activate``) and
+    wait for the broker's ack; raises if it cannot, and the caller then does not write."""
+    record = audit_record(actor, role, action, target, before, after, via="cli")
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", request_timeout_ms=10000)
+    await producer.start()
+    try:
+        await producer.send_and_wait(topics.AUDIT, orjson.dumps(record), key=actor.encode())
+    finally:
+        await producer.stop()
+
+
 class Commands:
     def __init__(self, settings: GatewaySettings, store: Store) -> None:
         self.settings, self.store = settings, store
         self._producer: AIOKafkaProducer | None = None
         self._lock = asyncio.Lock()
+        self._writes: dict[str, collections.deque[float]] = {}
 
     async def _send(self, topic: str, key: str, value: bytes) -> None:
         try:
@@ -67,7 +117,8 @@ class Commands:
                     self._producer = producer
             await self._producer.send_and_wait(topic, value, key=key.encode())
         except (KafkaError, OSError) as exc:
-            raise CommandError(503, f"Kafka is unavailable: {exc}") from exc
+            log.warning("cannot send to %s: %s", topic, exc)  # the address only in the log
+            raise CommandError(503, "Kafka is unavailable") from exc
         metrics.EVENTS_OUT.labels(topic).inc()
 
     async def close(self) -> None:
@@ -75,22 +126,49 @@ class Commands:
             await self._producer.stop()
             self._producer = None
 
+    def _rate_limit(self, who: Principal) -> None:
+        """At most TIKE_WRITE_RATE_PER_MIN writes a minute per token (in this process)."""
+        now = time.monotonic()
+        window = self._writes.setdefault(who.jti, collections.deque())
+        while window and window[0] <= now - 60:
+            window.popleft()
+        if len(window) >= self.settings.write_rate_per_min:
+            metrics.RATE_LIMITED.inc()
+            raise CommandError(429, "too many writes with this token; try again in a minute")
+        window.append(now)
+        if len(self._writes) > 10000:  # forget idle tokens
+            for jti in [j for j, w in self._writes.items() if not w or w[-1] <= now - 60]:
+                del self._writes[jti]
+
     async def audit(
         self, who: Principal, action: str, target: str, before: Any, after: Any
     ) -> dict[str, Any]:
+        """Every write is audited first, so this is where writes are rate-limited too."""
+        self._rate_limit(who)
+        record = audit_record(who.sub, who.role, action, target, before, after)
+        await self._send(topics.AUDIT, who.sub, orjson.dumps(record))
+        return record
+
+    async def access(
+        self, who: Principal, action: str, target: str, origin: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Log one read of client data on ``tike.access`` (who, role, what, when, from
+        where) and wait for the broker's ack; CommandError(503) if it cannot be logged, and
+        the caller then does not serve the read."""
         record = {
-            "kind": "audit",
+            "kind": "access",
             "schema_version": 1,
-            "audit_id": secrets.token_hex(8),
+            "access_id": secrets.token_hex(8),
             "at": _now(),
             "actor": who.sub,
             "role": who.role,
+            "token_id": who.jti,
             "action": action,
             "target": target,
-            "before": before,
-            "after": after,
+            **origin,
         }
-        await self._send(topics.AUDIT, who.sub, orjson.dumps(record))
+        await self._send(topics.ACCESS, who.sub, orjson.dumps(record))
+        metrics.ACCESS_RECORDS.labels(action).inc()
         return record
 
     async def _once(self, scope: str, key: str | None, send: Any) -> dict[str, Any]:
@@ -168,7 +246,7 @@ class Commands:
 
         async def send(event_id: str) -> dict[str, Any]:
             fields = {"event_id": event_id, "region": need["region"], "need_id": need_id,
-                      "command": body.get("command"), "actor": who.sub,
+                      "command": body.get("command"), "actor": who.sub, "actor_role": who.role,
                       "reason": body.get("reason"), "team_id": body.get("team_id"),
                       "outcome": body.get("outcome")}  # fmt: skip
             event = await self._submit(who, ControlAction, fields, "need", need_id, before,

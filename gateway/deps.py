@@ -47,7 +47,11 @@ async def get_principal(request: Request, store: StoreDep, settings: SettingsDep
         metrics.AUTH_FAILURES.labels("rest").inc()
         raise HTTPException(401, "missing bearer token", headers={"WWW-Authenticate": "Bearer"})
     try:
-        who = verify(settings.secret.get_secret_value(), header[7:].strip())
+        who = verify(
+            settings.secret.get_secret_value(),
+            header[7:].strip(),
+            max_ttl_s=settings.token_max_ttl_s,
+        )
     except TokenError as exc:
         metrics.AUTH_FAILURES.labels("rest").inc()
         raise HTTPException(401, str(exc), headers={"WWW-Authenticate": "Bearer"}) from exc

@@ -90,6 +90,19 @@ AUTH_FAILURES = Counter(
     ["channel"],
     registry=REGISTRY,
 )
+RATE_LIMITED = Counter(
+    "tike_gateway_rate_limited_total",
+    "Requests refused by a rate limit or cap: writes over TIKE_WRITE_RATE_PER_MIN (429) and "
+    "sockets over TIKE_WS_MAX_PER_TOKEN (4429).",
+    registry=REGISTRY,
+)
+ACCESS_RECORDS = Counter(
+    "tike_gateway_access_records_total",
+    "Reads of client data logged on tike.access, by action (`board.read`, `need.read`, "
+    "`ws.open`, ...).",
+    ["action"],
+    registry=REGISTRY,
+)
 PROJECTION_DOWN = Gauge(
     "tike_gateway_projection_down",
     "1 if no gateway has held the projection lease for longer than TIKE_PROJECTOR_LEASE_S, as "

@@ -16,10 +16,17 @@ Layout (prefix ``tike:``; standalone Redis, the script builds key names):
   dispatch, until the dispatch moves on (a newer version of it is applied, which deletes the
   field). A refusal older than the dispatch's ``updated_at`` (a replayed record) or than the
   refusal already kept is ignored, so applying a record twice changes nothing.
+Region and team ids in key names follow the one entity-id pattern (``tike.events``: letters,
+digits, ``.``, ``_``, ``-``; never ``:``), so no id can name another id's key (``team:T1:v``
+is team ``T1``'s versions and nothing else). :func:`board_key` and :func:`team_key` refuse
+any other id, and the apply script skips an item whose id does not match, so a poison record
+cannot make it fail half-way (a Lua error keeps the writes before it) and retry for ever.
+
 - ``devices``: device id -> latest device health. ``deadletter``: reason -> count, and
   ``deadletter:recent`` (stream). ``audit``: the audit log (stream, from ``tike.audit``).
 
-Not part of the projection (kept when it is rebuilt): ``revoked:{jti}`` marks a revoked token
+Not part of the projection (kept when it is rebuilt): ``token:{jti}`` records every issued
+token's subject, role and expiry until it expires; ``revoked:{jti}`` marks a revoked token
 until it would have expired (plus a minute), and ``revoked`` (sorted set, jti -> that same
 time) lets a gateway process load every revoked id with one read.
 """
@@ -32,6 +39,8 @@ from typing import Any
 import orjson
 import redis.asyncio as aioredis
 
+from tike.events import entity_id
+
 P = "tike:"
 EPOCH = P + "epoch"
 OFFSETS = P + "offsets"
@@ -42,6 +51,7 @@ AUDIT = P + "audit"
 LEASE = P + "projector:lease"
 REVOKED = P + "revoked"
 REVOKED_GRACE_S = 60
+TOKENS = P + "token"
 ENTITIES = ("need", "team", "kpi", "notice")
 PROJECTION_PATTERNS = ("board:*", "team:*", "offsets", "regions", "devices", "deadletter*", "audit")
 
@@ -76,12 +86,22 @@ local function refusal(base, field, payload)
   if kept and at < cjson.decode(kept)['at'] then return end
   redis.call('HSET', base..':refusal', field, payload)
 end
+-- Region and team ids become part of key names: only the entity-id pattern is allowed.
+local function id_ok(s)
+  return #s >= 1 and #s <= 64 and string.find(s, '^[%w][%w%._%-]*$') ~= nil
+end
 local i = 6
 while i + 5 <= #ARGV do
   local kind, a, b = ARGV[i], ARGV[i+1], ARGV[i+2]
   local ver, op, payload = ARGV[i+3], ARGV[i+4], ARGV[i+5]
   i = i + 6
-  if kind == 'board' then
+  if (kind == 'board' or kind == 'dispatch' or kind == 'note') and not id_ok(a) then
+    kind = 'skip'
+  end
+  if kind == 'board' and not string.match(b, '^([^:]+):(.*)$') then kind = 'skip' end
+  if kind == 'skip' then
+    redis.call('HINCRBY', P..'deadletter', 'unprojectable', 1)
+  elseif kind == 'board' then
     local base = P..'board:'..a
     local entity, id = string.match(b, '^([^:]+):(.*)$')
     versioned(base, base..':'..entity, id, ver, op, payload, op == 'upsert', ARGV[4])
@@ -116,11 +136,13 @@ return applied
 
 
 def board_key(region: str) -> str:
-    return f"{P}board:{region}"
+    """The key prefix of a region's board; ValueError for an id off the entity-id pattern."""
+    return f"{P}board:{entity_id(region, 'region')}"
 
 
 def team_key(team_id: str) -> str:
-    return f"{P}team:{team_id}"
+    """The key prefix of a team's dispatches; ValueError for an id off the pattern."""
+    return f"{P}team:{entity_id(team_id, 'team id')}"
 
 
 def parse_seq(stream_id: bytes | str) -> int:
@@ -244,6 +266,18 @@ class Store:
         return [orjson.loads(fields[b"d"]) for _, fields in entries]
 
     # --- revoked tokens -----------------------------------------------------------------
+
+    async def record_token(self, jti: str, sub: str, role: str, exp: int) -> None:
+        """Remember an issued token's id, subject, role and expiry until it expires (plus a
+        minute): a revocation then lasts exactly as long as the token would."""
+        ttl = max(1, int(exp - time.time()) + REVOKED_GRACE_S)
+        doc = orjson.dumps({"sub": sub, "role": role, "exp": exp})
+        await self.redis.set(f"{TOKENS}:{jti}", doc, ex=ttl)
+
+    async def token_expiry(self, jti: str) -> int | None:
+        """The recorded expiry of an issued token; None if it was never recorded (or is gone)."""
+        raw = await self.redis.get(f"{TOKENS}:{jti}")
+        return int(orjson.loads(raw)["exp"]) if raw else None
 
     async def revoke(self, jti: str, exp: float) -> None:
         """Remember ``jti`` as revoked until the token would have expired (plus a minute)."""

@@ -30,15 +30,18 @@ from starlette.websockets import WebSocketState
 
 from gateway import metrics
 from gateway.auth import Principal, TokenError, verify
-from gateway.commands import CommandError
+from gateway.commands import CommandError, origin_of
 from gateway.fanout import AsgiSink, Sink, Subscriber
 from gateway.store import board_key, team_key
 from gateway.wire import EXTENSION, Frame
+from tike.events import is_entity_id
 
 log = logging.getLogger(__name__)
 router = APIRouter()
 
 BAD_REQUEST, UNAUTHORIZED, FORBIDDEN, TOO_SLOW = 4400, 4401, 4403, 4408
+TOO_MANY = 4429
+LIVE_S = 60.0
 
 
 class Closed(Exception):
@@ -55,7 +58,8 @@ async def principal_of(ws: WebSocket) -> Principal:
     if not token and header.lower().startswith("bearer "):
         token = header[7:].strip()
     try:
-        who = verify(app.state.settings.secret.get_secret_value(), token)
+        settings = app.state.settings
+        who = verify(settings.secret.get_secret_value(), token, max_ttl_s=settings.token_max_ttl_s)
     except TokenError as exc:
         metrics.AUTH_FAILURES.labels("ws").inc()
         raise Closed(UNAUTHORIZED, str(exc)) from exc
@@ -211,11 +215,73 @@ class Session:
             metrics.CLIENTS.labels(self.channel).dec()
 
 
+def _check_origin(ws: WebSocket) -> None:
+    """A browser may open a socket only from an allowed origin (TIKE_WS_ALLOWED_ORIGINS, or
+    the gateway's own); a client that sends no Origin is not a browser and is not checked."""
+    origin = ws.headers.get("origin")
+    if origin is None:
+        return
+    allowed = {
+        o.strip().rstrip("/")
+        for o in ws.app.state.settings.ws_allowed_origins.split(",")
+        if o.strip()
+    }
+    if allowed:
+        ok = origin.rstrip("/") in allowed
+    else:
+        host = ws.headers.get("host", "")
+        ok = origin.split("://", 1)[-1].rstrip("/") == host
+    if not ok:
+        metrics.AUTH_FAILURES.labels("ws").inc()
+        raise Closed(FORBIDDEN, "origin not allowed")
+
+
+def _hold_socket(ws: WebSocket, who: Principal) -> Callable[[], None]:
+    """Count an open socket of ``who``'s token (at most TIKE_WS_MAX_PER_TOKEN in this
+    process); the returned function releases it, once."""
+    counts: dict[str, int] = ws.app.state.sockets_per_token
+    if counts.get(who.jti, 0) >= ws.app.state.settings.ws_max_per_token:
+        metrics.RATE_LIMITED.inc()
+        raise Closed(TOO_MANY, "too many sockets for this token")
+    counts[who.jti] = counts.get(who.jti, 0) + 1
+    released = False
+
+    def release() -> None:
+        nonlocal released
+        if not released:
+            released = True
+            counts[who.jti] -= 1
+            if counts[who.jti] <= 0:
+                del counts[who.jti]
+
+    return release
+
+
 async def _serve(ws: WebSocket, open_session: Callable[[Principal], Any]) -> None:
     await ws.accept()
     try:
+        _check_origin(ws)
         who = await principal_of(ws)
-        await open_session(who)
+        held = _hold_socket(ws, who)
+        where = origin_of(ws)
+        target = (
+            ws.url.path.rsplit("/", 1)[-1]
+            if "/teams/" in ws.url.path
+            else (ws.query_params.get("region") or ws.app.state.default_region)
+        )
+        try:  # a session of client data is logged before it opens, and when it ends
+            await ws.app.state.commands.access(who, "ws.open", target, where)
+        except CommandError as exc:
+            held()
+            raise Closed(1011, "access log unavailable") from exc
+        opened = time.monotonic()
+        try:
+            await open_session(who)
+        finally:
+            held()
+            where["seconds"] = round(time.monotonic() - opened, 1)
+            with contextlib.suppress(Exception):
+                await ws.app.state.commands.access(who, "ws.close", target, where)
     except Closed as exc:
         if ws.client_state is WebSocketState.CONNECTED:
             await ws.close(exc.code, exc.reason)
@@ -257,6 +323,8 @@ async def team(
     ws: WebSocket, team_id: str, epoch: str | None = None, seq: int | None = None
 ) -> None:
     async def session(who: Principal) -> None:
+        if not is_entity_id(team_id):
+            raise Closed(BAD_REQUEST, "the team id is not a valid id")
         if not who.can_team(team_id):
             raise Closed(FORBIDDEN, f"{who.role} may not read team {team_id}")
         # A team's snapshot is always read fresh: a refusal leaves it when its dispatch moves

@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from rules.engine import Router
 from rules.loader import RuleFileError
+from tike import pii
 from tike.regions import Registry
 
 
@@ -31,6 +32,13 @@ class RulesetActivation(BaseModel):
     comment: str = Field(min_length=1, max_length=500)
     activated_by: str = Field(min_length=1, max_length=120)
     activated_at: datetime
+
+    @field_validator("comment", "activated_by")
+    @classmethod
+    def _no_identity_code(cls, value: str) -> str:
+        if pii.contains_code(value):
+            raise ValueError("holds a personal identity code")
+        return value
 
     @property
     def label(self) -> str:
@@ -60,6 +68,8 @@ def apply(raw: bytes, offset: int, registry: Registry) -> Applied | Refusal:
         router = Router.from_text(act.text, f"tike.rules@{offset}", registry)
     except RuleFileError as exc:
         return Refusal(offset, f"{act.label} does not validate: {str(exc)[:500]}")
+    except (RecursionError, MemoryError, ValueError, TypeError) as exc:  # never raises
+        return Refusal(offset, f"{act.label} cannot be read: {type(exc).__name__}")
     if router.ruleset.label != act.label:
         return Refusal(offset, f"record says {act.label} but its text is {router.ruleset.label}")
     return Applied(offset, act, router)

@@ -51,8 +51,37 @@ def build_need(router: Router, spec: dict[str, Any], index: int) -> dict[str, An
     return need
 
 
+MAX_CASES_BYTES = 256 * 1024
+
+
+def activation_cases(router: Router, given: tuple[str, str] | None) -> tuple[str, str] | None:
+    """The tests an activation must pass, as (origin, text): those that come with the
+    ruleset (the ``.tests.yaml`` file beside it for `tike rules activate`, ``tests`` in the
+    body for ``POST /api/rules/activate``). The CLI and the API both call this and
+    :func:`failing_cases`, so the same ruleset with the same tests gets the same answer."""
+    return given
+
+
+def failing_cases(router: Router, origin: str, text: str) -> list[str]:
+    """Why an activation's tests do not pass: each failing case, or the error reading them;
+    empty when they all pass."""
+    try:
+        results = run_cases_text(router, text, origin)
+    except (ValueError, yaml.YAMLError, RecursionError) as exc:
+        return [f"{origin}: {str(exc)[:300]}"]
+    return [str(r) for r in results if not r.passed]
+
+
 def run_cases(router: Router, path: Path) -> list[CaseResult]:
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    return run_cases_text(router, path.read_text(encoding="utf-8"), str(path))
+
+
+def run_cases_text(router: Router, text: str, path: str) -> list[CaseResult]:
+    if len(text.encode()) > MAX_CASES_BYTES:
+        raise ValueError(f"{path}: rule tests are larger than {MAX_CASES_BYTES} bytes")
+    data = yaml.safe_load(text) or {}
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a mapping with a 'cases' list")
     cases = data.get("cases")
     if not isinstance(cases, list) or not cases:
         raise ValueError(f"{path}: expected a non-empty 'cases' list")

@@ -20,6 +20,9 @@ from rules.vocabulary import MINUTES, Field, Priority, Service, flag_combos_with
 
 MAX_BYTES = 1 << 20
 MAX_RULES = 5000
+#: Bounds on the YAML itself, checked before it is composed: levels of nesting and values.
+MAX_DEPTH = 32
+MAX_NODES = 200_000
 RULE_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 SKILL = re.compile(r"^[a-z0-9_]{1,40}$")
 TIME_RANGE = re.compile(r"^(\d{2}):(\d{2})-(\d{2}):(\d{2})$")
@@ -372,13 +375,40 @@ def _rule(node: Node, ctx: _Ctx, ids: set[str]) -> Rule | None:
     )
 
 
+def _at(origin: str, event: yaml.Event, message: str) -> RuleFileError:
+    mark = event.start_mark
+    line, column = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
+    return RuleFileError([RuleError(origin, line, column, message)])
+
+
+def _bounded(text: str, origin: str) -> None:
+    """Refuse a document nested deeper than ``MAX_DEPTH`` or with more than ``MAX_NODES``
+    nodes, with the place where it goes too far. Reads the YAML event stream, which PyYAML
+    parses without recursion, so a hostile document never reaches the composer."""
+    depth = nodes = 0
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise _at(origin, event, f"nesting is too deep (over {MAX_DEPTH} levels)")
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+        if isinstance(event, yaml.NodeEvent):
+            nodes += 1
+            if nodes > MAX_NODES:
+                raise _at(origin, event, f"too many values (over {MAX_NODES})")
+
+
 def parse_ruleset(text: str, origin: str, fields: dict[str, Field]) -> Ruleset:
     """Parse and validate; raise :class:`RuleFileError` with every problem found."""
     ctx = _Ctx(origin, fields)
     if len(text.encode()) > MAX_BYTES:
         raise RuleFileError([RuleError(origin, 1, 1, f"file is larger than {MAX_BYTES} bytes")])
     try:
+        _bounded(text, origin)  # before compose, which recurses once per level of nesting
         root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except RecursionError as exc:  # defensive: _bounded keeps compose far from the limit
+        raise RuleFileError([RuleError(origin, 1, 1, "nesting is too deep")]) from exc
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)

@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 
 from simulators.population import Device, Team, make_devices, make_teams
 from simulators.scenario import Scenario
-from tike import topics
+from tike import pii, topics
 from tike.events import (
     AlarmStatus,
     Call116117,
@@ -132,7 +132,10 @@ class BasicSimulator:
         self._push(t + self.rng.expovariate(lam), kind)
 
     def _id(self) -> str:
-        return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
+        while True:  # never an id that reads as a personal identity code (1 in 80,000)
+            found = str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
+            if not pii.contains_code(found):
+                return found
 
     def events_until(self, t_end: float) -> Iterator[tuple[float, Scheduled]]:
         """Yield (seconds from start, (topic, key, event)) in time order up to ``t_end``."""

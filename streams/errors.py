@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 import orjson
 
 from streams import metrics
+from tike import pii
 from tike.records import DeadLetter
 from tike_core.decode import Rejection
 from tike_core.stage import RawRecord
@@ -23,15 +24,20 @@ __all__ = ["ErrorPolicy", "RawRecord", "dead_letter", "deadletter_policy"]
 
 
 def dead_letter(record: RawRecord, rejection: Rejection, now: datetime | None = None) -> bytes:
-    """The dead-letter record for a rejected input, as JSON bytes."""
+    """The dead-letter record for a rejected input, as JSON bytes. Personal identity codes
+    never reach it in clear: a record refused for one keeps its redacted form, and any code
+    in the bytes of any other record (an oversize one, say) is masked too."""
+    key = pii.mask_bytes(record.key) if record.key is not None else None
+    value = rejection.redacted if rejection.redacted is not None else record.value
+    value = pii.mask_bytes(value) if value is not None else None
     letter = DeadLetter(
         reason=rejection.reason.value,
-        detail=rejection.detail[:2000],
+        detail=pii.mask(rejection.detail[:2000]),
         topic=record.topic,
         partition=record.partition,
         offset=record.offset,
-        key_b64=base64.b64encode(record.key).decode() if record.key is not None else None,
-        value_b64=base64.b64encode(record.value).decode() if record.value is not None else None,
+        key_b64=base64.b64encode(key).decode() if key is not None else None,
+        value_b64=base64.b64encode(value).decode() if value is not None else None,
         size=len(record.value or b""),
         received_at=now or datetime.now(UTC),
     )
@@ -53,7 +59,7 @@ def deadletter_policy(send: Send) -> ErrorPolicy:
             record.topic,
             record.partition,
             record.offset,
-            rejection.detail[:300],
+            pii.mask(rejection.detail[:300]),
         )
         await send(record.topic.encode(), dead_letter(record, rejection))
 

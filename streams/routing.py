@@ -35,7 +35,8 @@ class RulesFollower:
         self.source = "shipped default"
         self.ready = asyncio.Event()
 
-    def _apply(self, raw: bytes, offset: int, registry: Registry) -> Applied | None:
+    def _apply(self, raw: bytes, offset: int, registry: Registry) -> str | None:
+        """Put a valid record in force (None); the reason a refused one was refused."""
         result = apply(raw, offset, registry)
         if isinstance(result, Applied):
             self.router = result.router
@@ -49,11 +50,11 @@ class RulesFollower:
                 result.activation.activated_by,
                 result.activation.comment,
             )
-            return result
+            return None
         metrics.RULESETS_REFUSED.inc()
         log.error("ruleset refused at tike.rules@%d, %s stays: %s", offset,
                   self.router.ruleset.label, result.reason)  # fmt: skip
-        return None
+        return result.reason
 
     async def run(self) -> None:
         settings = self.ctx.settings
@@ -75,8 +76,9 @@ class RulesFollower:
                 for msg in batch.get(tp, []):
                     if msg.value is None:
                         continue
-                    if self._apply(msg.value, msg.offset, self.ctx.registry) is None:
-                        await self._deadletter(msg)
+                    refused = self._apply(msg.value, msg.offset, self.ctx.registry)
+                    if refused is not None:
+                        await self._deadletter(msg, refused)
                 if not self.ready.is_set():
                     highwater = consumer.highwater(tp)
                     if highwater is not None and await consumer.position(tp) >= highwater:
@@ -86,10 +88,11 @@ class RulesFollower:
         finally:
             await consumer.stop()
 
-    async def _deadletter(self, msg: Any) -> None:
+    async def _deadletter(self, msg: Any, reason: str) -> None:
         assert self.ctx.on_error is not None
         record = RawRecord(topics.RULES, msg.partition, msg.offset, msg.key, msg.value)
-        await self.ctx.on_error(record, Rejection(Reason.INVALID_FIELDS, "ruleset refused"))
+        detail = f"ruleset refused, {self.router.ruleset.label} stays: {reason}"
+        await self.ctx.on_error(record, Rejection(Reason.RULESET_REFUSED, detail))
 
 
 def register(ctx: StreamContext) -> RulesFollower:

@@ -641,7 +641,7 @@ def test_the_proxy_publishes_the_one_port_and_the_gateway_none() -> None:
         if service.get("image") == "tike:latest":
             assert "ports" not in service, f"{name} publishes a port; only the proxy may"
     (published,) = SERVICES["proxy"]["ports"]
-    assert published.startswith("${TIKE_PUBLISHED_PORT:-"), published
+    assert published.startswith("${TIKE_PUBLISHED_BIND:-127.0.0.1}:${TIKE_PUBLISHED_PORT:-")
     assert _container_port(published) == int(_one(SERVER_BLOCK, "listen")[0])
 
 

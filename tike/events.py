@@ -16,11 +16,14 @@ from pydantic import (
     AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
     model_validator,
 )
+
+from tike import pii
 
 SCHEMA_VERSION = 1
 
@@ -29,9 +32,46 @@ def _to_utc(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
-UtcDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
+def _not_a_number(value: object) -> object:
+    """A time is an ISO 8601 string: a bare number (read as seconds since 1970) is refused."""
+    if isinstance(value, int | float | bool):
+        raise ValueError("must be an ISO 8601 date-time with a time zone, not a number")
+    return value
+
+
+UtcDatetime = Annotated[AwareDatetime, BeforeValidator(_not_a_number), AfterValidator(_to_utc)]
 EventId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._:-]{8,64}$")]
 Ident = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._:-]{1,64}$")]
+#: The one pattern of team, need, dispatch and region ids, checked at every edge (input
+#: events, tokens, API paths, the Redis projection): a letter or digit, then up to 63 letters,
+#: digits, `.`, `_` or `-`. Never `:` (it separates the parts of Redis keys), `/`, `{`, space
+#: or anything beyond ASCII.
+ENTITY_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+_ENTITY_ID = re.compile(ENTITY_ID_PATTERN)
+EntityId = Annotated[str, StringConstraints(pattern=ENTITY_ID_PATTERN)]
+
+
+#: Who acts: the subject of a token, a person or device (a user id or an e-mail address).
+SUBJECT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._@:+-]{0,119}$"
+Subject = Annotated[str, StringConstraints(pattern=SUBJECT_PATTERN)]
+
+
+def is_entity_id(value: object) -> bool:
+    """True if ``value`` is a valid team, need, dispatch or region id."""
+    return isinstance(value, str) and _ENTITY_ID.fullmatch(value) is not None
+
+
+def entity_id(value: object, what: str = "id") -> str:
+    """``value`` if it is a valid entity id; ValueError naming ``what`` otherwise."""
+    if not is_entity_id(value):
+        raise ValueError(
+            f"{what} {str(value)[:80]!r} is not a valid id: 1-64 of A-Z a-z 0-9 . _ -, "
+            "starting with a letter or digit"
+        )
+    assert isinstance(value, str)
+    return value
+
+
 _HETU = re.compile(r"^\d{6}[-+A-FU-Y]\d{3}[0-9A-Y]$", re.IGNORECASE)
 
 
@@ -83,7 +123,48 @@ class Location(Frozen):
         return self
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def _control_chars_in(obj: object, path: str = "", depth: int = 0) -> str | None:
+    """The path of the first string (or key) holding a control character; None if none."""
+    if isinstance(obj, str):
+        return (path or "(record)") if _CONTROL.search(obj) else None
+    if depth > 64:
+        return None
+    if isinstance(obj, dict):
+        for key, value in obj.items():
+            if isinstance(key, str) and _CONTROL.search(key):
+                return (path + "." if path else "") + "(a key)"
+            found = _control_chars_in(value, f"{path}.{key}" if path else str(key), depth + 1)
+            if found:
+                return found
+    elif isinstance(obj, list | tuple):
+        for i, value in enumerate(obj):
+            found = _control_chars_in(value, f"{path}[{i}]", depth + 1)
+            if found:
+                return found
+    return None
+
+
 class EventBase(Frozen):
+    @model_validator(mode="before")
+    @classmethod
+    def _no_identity_codes(cls, data: object) -> object:
+        """No string anywhere in an input event may hold a personal identity code or a
+        control character (which could forge log lines or hide text on the board)."""
+        if isinstance(data, dict):
+            found = pii.find_in(data)
+            if found is not None:
+                raise ValueError(
+                    f"{found} holds a Finnish personal identity code; send a client "
+                    "pseudonym instead"
+                )
+            found = _control_chars_in(data)
+            if found is not None:
+                raise ValueError(f"{found} holds a control character")
+        return data
+
     event_id: EventId = Field(description="Unique id from the source; redelivery keeps it.")
     schema_version: Literal[1] = Field(1, description="Contract version (SCHEMA_VERSION).")
     occurred_at: UtcDatetime = Field(description="When it happened (timezone-aware, kept in UTC).")
@@ -346,7 +427,7 @@ class TeamStatus(EventBase):
     """A mobile team's reported status, position, skills, capacity and shift."""
 
     kind: Literal["team_status"] = "team_status"
-    team_id: Ident
+    team_id: EntityId
     team_type: TeamType
     status: TeamAvailability
     location: Location = Field(default_factory=Location)
@@ -387,9 +468,9 @@ class TeamEvent(EventBase):
     """A mobile team's action on a dispatch offered to it."""
 
     kind: Literal["team_event"] = "team_event"
-    team_id: Ident
-    dispatch_id: Ident
-    region: Ident = Field(description="The region of the dispatch (echoed from the offer).")
+    team_id: EntityId
+    dispatch_id: EntityId
+    region: EntityId = Field(description="The region of the dispatch (echoed from the offer).")
     action: TeamAction
     outcome: Outcome | None = Field(None, description="With `complete`: how the need ended.")
     reason: ShortText | None = Field(None, description="With `decline` or `fail`.")
@@ -411,16 +492,21 @@ class ControlAction(EventBase):
     may have no reason: it says the alert was seen)."""
 
     kind: Literal["control_action"] = "control_action"
-    region: Ident
-    need_id: Ident
+    region: EntityId
+    need_id: EntityId
     command: ControlCommand
-    actor: Ident = Field(description="Who acted (a control-room user id).")
+    actor: Subject = Field(
+        description="Who acted: the subject of their token (a user id or e-mail address)."
+    )
+    actor_role: Literal["control_room", "admin"] | None = Field(
+        None, description="The role of the actor's token (set by the gateway)."
+    )
     reason: ShortText | None = Field(
         None,
         description="Why; kept in the need's timeline and the audit log. Required with "
         "`reassign` and `close`; optional with `acknowledge`.",
     )
-    team_id: Ident | None = Field(None, description="With `reassign`: the new team.")
+    team_id: EntityId | None = Field(None, description="With `reassign`: the new team.")
     outcome: Outcome | None = Field(None, description="With `close`: how the need ended.")
 
     @model_validator(mode="after")

@@ -11,6 +11,8 @@ from typing import Any
 
 import yaml
 
+from tike.events import entity_id
+
 
 class RegionDataError(ValueError):
     """A region file is malformed."""
@@ -55,7 +57,7 @@ def _parse(data: Any, origin: str) -> Region:
     if not isinstance(data, dict):
         raise RegionDataError(f"{origin}: expected a mapping at top level")
     try:
-        rid = str(data["id"])
+        rid = entity_id(str(data["id"]), "region id")
         munis = tuple(
             Municipality(
                 code=str(m["code"]),

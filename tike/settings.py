@@ -6,6 +6,8 @@ and a test fails when the two drift apart.
 
 from __future__ import annotations
 
+import ipaddress
+import math
 from pathlib import Path
 from typing import Any, Literal
 
@@ -14,6 +16,51 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "changethis", "secret", "dev-secret"})
 DEV_SECRET = "dev-secret"
+#: Least entropy of a production secret, in bits (32 random bytes).
+MIN_SECRET_BITS = 256
+GENERATE_SECRET = (
+    "generate one with `openssl rand -hex 32` or "
+    "`python3 -c 'import secrets; print(secrets.token_urlsafe(32))'`"
+)
+
+
+def secret_bits(secret: str) -> float:
+    """A conservative estimate of a secret's entropy in bits.
+
+    Length times the bits of the smallest usual alphabet that holds every character (hex,
+    digits, lower or upper case, alphanumerics, base64url, printable ASCII), and no more than
+    the bits its distinct characters can carry: `openssl rand -hex 32` scores 256, and so does
+    `secrets.token_urlsafe(32)`; `password`, `abc` or one character repeated score far less.
+    """
+    if not secret:
+        return 0.0
+    chars = set(secret)
+    alphabets = (
+        (set("0123456789"), 10),
+        (set("0123456789abcdef"), 16),
+        (set("0123456789ABCDEF"), 16),
+        (set("abcdefghijklmnopqrstuvwxyz"), 26),
+        (set("ABCDEFGHIJKLMNOPQRSTUVWXYZ"), 26),
+        (set("0123456789abcdefghijklmnopqrstuvwxyz"), 36),
+        (set("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"), 62),
+        (set("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-_+/="), 66),
+    )
+    size = next((n for alphabet, n in alphabets if chars <= alphabet), 95)
+    per_char = math.log2(size)
+    # A string of few distinct characters ("abababab...") is not random, whatever its length.
+    if len(chars) < min(size, 12):
+        per_char = min(per_char, math.log2(max(len(chars), 2)) / 2)
+    return len(secret) * per_char
+
+
+def is_loopback(host: str) -> bool:
+    """True for an address only this machine can reach (``localhost``, 127.0.0.0/8, ::1)."""
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 class CommonSettings(BaseSettings):
@@ -22,7 +69,15 @@ class CommonSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TIKE_", extra="ignore", frozen=True)
 
     env: Literal["dev", "test", "prod"] = Field(
-        "dev", description="Deployment environment; `prod` refuses placeholder secrets."
+        "dev",
+        description="Deployment environment. `dev` alone accepts the placeholder secret (and "
+        "only on loopback, and not in the container image unless set explicitly); `prod` "
+        "also refuses secrets of less than 32 random bytes.",
+    )
+    container: bool = Field(
+        False,
+        description="Set by Tike's Dockerfile: in the image, TIKE_ENV must be set explicitly "
+        "for the placeholder secret to be accepted.",
     )
     kafka_bootstrap: str = Field(
         "127.0.0.1:9092",
@@ -65,12 +120,29 @@ class CommonSettings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_placeholder_secret(self) -> CommonSettings:
-        if self.env != "dev" and self.secret.get_secret_value().lower() in PLACEHOLDER_SECRETS:
+        secret = self.secret.get_secret_value()
+        placeholder = secret.lower() in PLACEHOLDER_SECRETS
+        if placeholder and self.env != "dev":
             raise ValueError(
-                "TIKE_SECRET is a placeholder; set a real secret (e.g. `openssl rand -hex 32`) "
-                f"when TIKE_ENV={self.env}"
+                f"TIKE_SECRET is a placeholder; set a real secret when TIKE_ENV={self.env}: "
+                + GENERATE_SECRET
+            )
+        if placeholder and self.container and "env" not in self.model_fields_set:
+            raise ValueError(
+                "TIKE_SECRET is a placeholder and TIKE_ENV is not set in a container: set "
+                "TIKE_ENV=prod and a real TIKE_SECRET (" + GENERATE_SECRET + "), or "
+                "TIKE_ENV=dev explicitly for a throw-away local run"
+            )
+        if self.env == "prod" and (bits := secret_bits(secret)) < MIN_SECRET_BITS:
+            raise ValueError(
+                f"TIKE_SECRET is too weak for TIKE_ENV=prod (about {bits:.0f} bits; at least "
+                f"{MIN_SECRET_BITS}, 32 random bytes, are needed): " + GENERATE_SECRET
             )
         return self
+
+    @property
+    def placeholder_secret(self) -> bool:
+        return self.secret.get_secret_value().lower() in PLACEHOLDER_SECRETS
 
     @property
     def embedded(self) -> bool:
@@ -226,6 +298,12 @@ class GatewaySettings(CommonSettings):
         description="Offer permessage-deflate to websocket clients (negotiated without context "
         "takeover; each frame is compressed once for every client that takes it).",
     )
+    token_max_ttl_s: float = Field(
+        7 * 86400,
+        gt=0,
+        description="Longest token lifetime: `tike token` and `/api/tokens` refuse more, and "
+        "the gateway refuses a token that says it lives longer.",
+    )
     ws_max_fps: float = Field(
         10.0, gt=0, le=100, description="Most websocket frames per second to one client."
     )
@@ -274,6 +352,45 @@ class GatewaySettings(CommonSettings):
     max_body_bytes: int = Field(
         1 << 20, ge=1024, description="Larger request bodies are refused with 413."
     )
+    api_docs: bool | None = Field(
+        None,
+        description="Serve the OpenAPI pages (`/docs`, `/redoc`, `/openapi.json`; Swagger UI "
+        "and ReDoc load their scripts from a CDN); empty means on except in `prod`.",
+    )
+    ws_allowed_origins: str = Field(
+        "",
+        description="Comma-separated origins (`https://tike.example.fi`) a browser may open "
+        "websockets from; empty means the gateway's own origin only (the `Host` the browser "
+        "connected to). Clients that send no `Origin` (not browsers) are not checked.",
+    )
+    write_rate_per_min: int = Field(
+        120,
+        ge=1,
+        description="Writes (actions, tokens, revocations, activations) one token may make a "
+        "minute, per gateway process; more get 429.",
+    )
+    ws_max_per_token: int = Field(
+        100,
+        ge=1,
+        description="Open websockets one token may hold per gateway process (4429). A person "
+        "needs a few; `tike loadtest`'s one token holds one per team of the region.",
+    )
+
+    @model_validator(mode="after")
+    def _ttl_within_max(self) -> GatewaySettings:
+        if self.token_ttl_s > self.token_max_ttl_s:
+            raise ValueError("TIKE_TOKEN_TTL_S is over TIKE_TOKEN_MAX_TTL_S")
+        return self
+
+    @model_validator(mode="after")
+    def _placeholder_only_on_loopback(self) -> GatewaySettings:
+        if self.placeholder_secret and not is_loopback(self.gateway_host):
+            raise ValueError(
+                f"TIKE_SECRET is the placeholder and the gateway binds {self.gateway_host}, "
+                "which others can reach: anyone could sign an admin token. Set a real "
+                "TIKE_SECRET (" + GENERATE_SECRET + ") or bind 127.0.0.1"
+            )
+        return self
 
 
 class SimulatorSettings(CommonSettings):

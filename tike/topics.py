@@ -41,6 +41,10 @@ DEADLETTER = "tike.deadletter"
 DECISIONS = "tike.decisions"
 RULES = "tike.rules"
 AUDIT = "tike.audit"
+ACCESS = "tike.access"
+#: Retention of the access log (reads of client data): 12 years, the period the logs of
+#: client-data use are commonly kept for in Finnish health care; set the county's own.
+ACCESS_RETENTION_MS = 12 * 365 * 86400 * 1000
 
 TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec(ALARMS, "device id (any key accepted)", "SafetyAlarm JSON", "input"),
@@ -114,13 +118,27 @@ TOPICS: tuple[TopicSpec, ...] = (
         configs={"cleanup.policy": "compact"},
         partitions=1,
     ),
-    TopicSpec(DEADLETTER, "source topic", "DeadLetter JSON with the original bytes", "output"),
+    TopicSpec(
+        DEADLETTER,
+        "source topic",
+        "DeadLetter JSON with the original bytes (identity codes masked)",
+        "output",
+    ),
     TopicSpec(
         AUDIT,
         "actor",
         "AuditRecord JSON: every write through the gateway (who, when, what, before, after)",
         "control, append-only",
         configs={"retention.ms": "-1"},
+        partitions=1,
+    ),
+    TopicSpec(
+        ACCESS,
+        "actor",
+        "AccessRecord JSON: every read of client data through the gateway (who, role, what, "
+        "when, from where); for the data protection officer",
+        "control, append-only, 12-year retention",
+        configs={"retention.ms": str(ACCESS_RETENTION_MS)},
         partitions=1,
     ),
 )

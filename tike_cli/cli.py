@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import orjson
 from pydantic import ValidationError
@@ -199,20 +201,57 @@ def cmd_topics(args: argparse.Namespace) -> int:
 
 
 def cmd_token(args: argparse.Namespace) -> int:
+    """Issue a token. Audited first (``tike.audit``, actor the login name) and recorded in
+    Redis (so it can be revoked by id); if either fails, no token is printed."""
     from gateway.auth import issue, verify
     from tike.settings import GatewaySettings
 
     s = GatewaySettings()
+    secret = s.secret.get_secret_value()
     try:
-        token = issue(s.secret.get_secret_value(), args.role, args.sub,
-                      args.ttl if args.ttl is not None else s.token_ttl_s)  # fmt: skip
+        token = issue(
+            secret,
+            args.role,
+            args.sub,
+            args.ttl if args.ttl is not None else s.token_ttl_s,
+            s.token_max_ttl_s,
+        )
     except ValueError as exc:
         print(f"tike token: {exc}", file=sys.stderr)
         return 2
-    who = verify(s.secret.get_secret_value(), token)
+    who = verify(secret, token)
+    try:
+        asyncio.run(_record_token(s, who, args.by or getpass.getuser()))
+    except Exception as exc:  # Kafka or Redis unreachable: the write is not done
+        print(
+            f"tike token: refused, no token issued: cannot write the audit record or the "
+            f"token record ({type(exc).__name__}: {exc})",
+            file=sys.stderr,
+        )
+        return 1
     print(token)
     print(f"role {who.role}, subject {who.sub}, id {who.jti}, expires {who.exp}", file=sys.stderr)
     return 0
+
+
+async def _record_token(settings: Any, who: Any, actor: str) -> None:
+    import redis.asyncio as aioredis
+
+    from gateway.commands import audit_from_cli
+    from gateway.store import Store
+
+    after = {"jti": who.jti, "sub": who.sub, "role": who.role, "exp": who.exp}
+    await asyncio.wait_for(
+        audit_from_cli(
+            settings.kafka_bootstrap, actor, "admin", "token.issue", who.jti, None, after
+        ),
+        30,
+    )
+    client = aioredis.Redis.from_url(settings.redis_url, socket_connect_timeout=5)
+    try:
+        await Store(client).record_token(who.jti, who.sub, who.role, who.exp)
+    finally:
+        await client.aclose()
 
 
 def _rate(text: str) -> float:
@@ -325,8 +364,17 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--check", metavar="DIR")
     p = add("token", cmd_token, "Print a signed token for a role (signed with TIKE_SECRET).")
     p.add_argument("--role", required=True, help="control_room, operator, admin or team:<id>")
-    p.add_argument("--sub", help="subject (user or device id); default from the role")
-    p.add_argument("--ttl", type=float, help="lifetime in seconds (default TIKE_TOKEN_TTL_S)")
+    p.add_argument(
+        "--sub",
+        required=True,
+        help="the person or device that will use it: user id or e-mail address",
+    )
+    p.add_argument(
+        "--ttl",
+        type=float,
+        help="lifetime in seconds (default TIKE_TOKEN_TTL_S, at most TIKE_TOKEN_MAX_TTL_S)",
+    )
+    p.add_argument("--by", help="who issues it, for the audit log (default: the login name)")
     add("settings", cmd_settings, "Print the table of TIKE_ settings (Markdown).")
     p = add("topics", cmd_topics, "Print the topic table, or create the topics.")
     p.add_argument("--create", action="store_true", help="create missing topics in Kafka")

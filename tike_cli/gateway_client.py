@@ -21,7 +21,7 @@ Frame = dict[str, Any]
 
 
 def token(role: str, ttl_s: float = 3600) -> str:
-    return issue(SECRET, role, ttl_s=ttl_s)
+    return issue(SECRET, role, "tester@example.fi", ttl_s=ttl_s)
 
 
 def bearer(role: str) -> dict[str, str]:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import re
 import time
 import urllib.request
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -15,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from simulators.collect import Collector, Received
 from streams.kafka_admin import ensure_topics, wait_for_broker
@@ -184,6 +186,9 @@ class Gateway:
             TIKE_ENV="test",
             TIKE_LOG_LEVEL="info",
             TIKE_PROJECTOR_LEASE_S="2",
+            # Tests and benchmarks share one token per role among many clients and writes.
+            TIKE_WS_MAX_PER_TOKEN="100000",
+            TIKE_WRITE_RATE_PER_MIN="100000",
         )
         env.update(extra)
         return cls(env, log_path)
@@ -343,3 +348,103 @@ async def lost(
         f"{stuck}); {len(missing - ingested)} "
         f"never ingested, tike.in.alarms offsets {never}"
     )
+
+
+# --- Fuzz (tests/integration/test_security.py, bench/fuzz_worker.py) ---
+
+
+@dataclass
+class FuzzResult:
+    sent: int
+    seconds: float
+    reasons: Counter[str]
+    missing: list[tuple[tuple[str, int, int], str]]
+    without_reason: int
+    needs_missing: int
+    worker_alive: bool
+
+
+async def fuzz_worker(
+    broker: str, worker: Worker, count: int, seed: int, timeout_s: float, valid_every: int = 100
+) -> FuzzResult:
+    """Send ``count`` hostile records (simulators/hostile.py) to the input topics with a valid
+    alarm among every ``valid_every``; wait until each is dead-lettered and each alarm is a
+    need (or ``timeout_s``). ``seconds``: from the first send to the last record seen."""
+    from simulators.hostile import hostile, random_key
+    from streams.kafka_log import partitions_of
+    from tike.records import stable_id
+
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=broker, group_id=None, enable_auto_commit=False, fetch_max_wait_ms=100
+    )
+    await consumer.start()
+    prod = AIOKafkaProducer(
+        bootstrap_servers=broker, acks="all", linger_ms=5, max_request_size=1 << 20
+    )
+    await prod.start()
+    try:
+        tps = [
+            TopicPartition(t, p)
+            for t in (topics.DEADLETTER, topics.NEEDS)
+            for p in await partitions_of(broker, t)
+        ]
+        consumer.assign(tps)
+        await consumer.seek_to_end(*tps)
+        for tp in tps:
+            await consumer.position(tp)
+        rng = random.Random(seed)
+        sent: dict[tuple[str, int, int], str] = {}
+        want_needs: set[str] = set()
+        pending: list[tuple[str, str, Any]] = []
+        started = time.monotonic()
+
+        async def settle() -> None:
+            for t, h, fut in pending:
+                meta = await fut
+                sent[(t, meta.partition, meta.offset)] = h
+            pending.clear()
+
+        for i, (topic, how, value) in enumerate(hostile(seed, count)):
+            key = random_key(rng) if value is not None else b"tombstone"  # a key is required
+            pending.append((topic, how, await prod.send(topic, value, key=key)))
+            if i % valid_every == 0:
+                alarm = example("safety_alarm").model_dump(mode="json")
+                alarm.update(event_id=f"fz-ok-{seed}-{i:07d}", device_id=f"dev-fz-{i}")
+                want_needs.add(stable_id("need", "alarm", alarm["event_id"]))
+                await prod.send(topics.ALARMS, orjson.dumps(alarm), key=b"dev")
+            if len(pending) >= 500:
+                await settle()
+        await settle()
+
+        letters: dict[tuple[str, int, int], str] = {}
+        needs: set[str] = set()
+        last_seen = time.monotonic()
+        deadline = time.monotonic() + timeout_s
+        while (
+            (len(letters) < len(sent) or not want_needs <= needs)
+            and time.monotonic() < deadline
+            and worker.alive()
+        ):
+            batch = await consumer.getmany(timeout_ms=500, max_records=5000)
+            for tp, msgs in batch.items():
+                for msg in msgs:
+                    doc = orjson.loads(msg.value)
+                    if tp.topic == topics.NEEDS:
+                        needs.add(doc["need_id"])
+                        continue
+                    where = (doc["topic"], doc["partition"], doc["offset"])
+                    if where in sent:
+                        letters[where] = doc["reason"]
+                        last_seen = time.monotonic()
+        return FuzzResult(
+            sent=len(sent),
+            seconds=last_seen - started,
+            reasons=Counter(letters.values()),
+            missing=[(w, sent[w]) for w in sent if w not in letters][:50],
+            without_reason=sum(1 for r in letters.values() if not r),
+            needs_missing=len(want_needs - needs),
+            worker_alive=worker.alive(),
+        )
+    finally:
+        await prod.stop()
+        await consumer.stop()

@@ -12,7 +12,7 @@ from pathlib import Path
 import orjson
 
 from rules.analysis import analyse
-from rules.cases import cases_path, run_cases
+from rules.cases import activation_cases, cases_path, failing_cases, run_cases
 from rules.dryrun import dry_run
 from rules.engine import Router, fields_for
 from rules.loader import RuleFileError, load_ruleset
@@ -117,6 +117,7 @@ def cmd_dry_run(args: argparse.Namespace, registry: Registry) -> int:
 
 
 def cmd_activate(args: argparse.Namespace, registry: Registry) -> int:
+    from gateway.commands import audit_from_cli
     from streams.rules_store import new_activation, publish
 
     router = _load(args.file, registry)
@@ -124,12 +125,48 @@ def cmd_activate(args: argparse.Namespace, registry: Registry) -> int:
         print("refused: the ruleset does not validate; the active ruleset stays", file=sys.stderr)
         return 1
     _findings(router)
-    cases = cases_path(args.file)
-    if cases.is_file() and not _run_tests(router, cases, quiet=True):
-        print(f"refused: rule tests in {cases} fail; the active ruleset stays", file=sys.stderr)
+    beside = cases_path(args.file)
+    given = (str(beside), beside.read_text(encoding="utf-8")) if beside.is_file() else None
+    cases = activation_cases(router, given)  # the same tests the API would run
+    if cases is not None:
+        failures = failing_cases(router, *cases)
+        for failure in failures:
+            print(failure, file=sys.stderr)
+        if failures:
+            print(
+                f"refused: rule tests in {cases[0]} fail; the active ruleset stays", file=sys.stderr
+            )
+            return 1
+    try:
+        activation = new_activation(router, args.comment, args.by or getpass.getuser())
+    except ValueError as exc:  # pydantic's ValidationError: a comment with an identity code
+        print(f"refused: {exc}", file=sys.stderr)
         return 1
-    activation = new_activation(router, args.comment, args.by or getpass.getuser())
-    offset = asyncio.run(publish(WorkerSettings().kafka_bootstrap, activation))
+    bootstrap = WorkerSettings().kafka_bootstrap
+    try:  # audited first: if the audit record cannot be written, nothing is activated
+        asyncio.run(
+            audit_from_cli(
+                bootstrap,
+                activation.activated_by,
+                "operator",
+                "rules.activate",
+                activation.label,
+                None,
+                {
+                    "label": activation.label,
+                    "checksum": activation.checksum,
+                    "comment": activation.comment,
+                },
+            )
+        )
+    except Exception as exc:
+        print(
+            f"refused: cannot write the audit record ({type(exc).__name__}: {exc}); "
+            "the active ruleset stays",
+            file=sys.stderr,
+        )
+        return 1
+    offset = asyncio.run(publish(bootstrap, activation))
     print(f"activated {activation.label} at tike.rules@{offset}: {args.comment}")
     return 0
 

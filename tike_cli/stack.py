@@ -58,6 +58,11 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def demo_subject(role: str) -> str:
+    """The subject of a dev sign-in link's token: a demo user, never the bare role name."""
+    return "demo-" + role.replace(":", "-").replace("_", "-")
+
+
 def sign_in_links(settings: StackSettings) -> list[tuple[str, str]]:
     """Ready-to-open links that sign in with a fresh token: (label, URL). Only in ``dev`` and
     only for a gateway on a loopback address; otherwise none (tokens come from `tike token`)."""
@@ -69,7 +74,7 @@ def sign_in_links(settings: StackSettings) -> list[tuple[str, str]]:
     host = settings.gateway_host
     base = f"http://{'[' + host + ']' if ':' in host else host}:{settings.gateway_port}"
     return [
-        (label, f"{base}{path}#token={issue(secret, role, ttl_s=ttl)}")
+        (label, f"{base}{path}#token={issue(secret, role, demo_subject(role), ttl_s=ttl)}")
         for label, path, role in LINKS
     ]
 

@@ -11,6 +11,7 @@ from enum import StrEnum
 import orjson
 from pydantic import ValidationError
 
+from tike import pii
 from tike.events import KINDS, SCHEMA_VERSION, EventBase
 
 
@@ -25,6 +26,9 @@ class Reason(StrEnum):
     UNKNOWN_MUNICIPALITY = "unknown_municipality"
     UNKNOWN_REGION = "unknown_region"
     FUTURE_TIME = "future_time"
+    PERSONAL_IDENTITY_CODE = "personal_identity_code"
+    RULESET_REFUSED = "ruleset_refused"
+    UNPROJECTABLE = "unprojectable"
     INTERNAL_ERROR = "internal_error"
 
 
@@ -32,6 +36,31 @@ class Reason(StrEnum):
 class Rejection:
     reason: Reason
     detail: str
+    #: What the dead letter keeps instead of the original bytes (identity codes masked).
+    redacted: bytes | None = None
+
+
+def _identity_code(raw: bytes, obj: object) -> Rejection | None:
+    """A rejection if the record holds a personal identity code anywhere (never says which)."""
+    if obj is _NOT_JSON:
+        masked = pii.mask_bytes(raw)
+        if masked == raw:
+            return None
+        where, redacted = "the record", masked
+    else:
+        found = pii.find_in(obj)
+        if found is None:
+            return None
+        where, redacted = found, orjson.dumps(pii.mask_in(obj))
+    return Rejection(
+        Reason.PERSONAL_IDENTITY_CODE,
+        f"{where} holds a Finnish personal identity code; send a client pseudonym instead "
+        "(the dead letter keeps the record with the code masked)",
+        redacted,
+    )
+
+
+_NOT_JSON = object()
 
 
 _MAX_ERRORS = 5
@@ -57,7 +86,12 @@ def decode(raw: bytes | None, expected_kind: str, max_bytes: int) -> EventBase |
     try:
         obj = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        return Rejection(Reason.NOT_JSON, f"not valid UTF-8 JSON: {exc}")
+        return _identity_code(raw, _NOT_JSON) or Rejection(
+            Reason.NOT_JSON, f"not valid UTF-8 JSON: {exc}"
+        )
+    found = _identity_code(raw, obj)
+    if found is not None:
+        return found
     if not isinstance(obj, dict):
         return Rejection(Reason.NOT_OBJECT, f"expected a JSON object, got {type(obj).__name__}")
     kind = obj.get("kind", expected_kind)

@@ -173,7 +173,7 @@ def test_bad_token_is_401(client: TestClient, token: str, detail: str) -> None:
 
 
 def test_token_from_another_secret_is_401(client: TestClient) -> None:
-    token = issue("some-other-secret", "admin")
+    token = issue("some-other-secret", "admin", "tester@example.fi")
     resp = client.get("/api/board", headers={"authorization": f"Bearer {token}"})
     _assert_unauthorized(resp, "bad token signature")
 

@@ -37,16 +37,16 @@ def _signed(header: str, payload: str, secret: str = SECRET) -> str:
 HEADER_B64 = _b64(orjson.dumps({"alg": "HS256", "typ": "JWT"}))
 
 
-@pytest.mark.parametrize("role", ["control_room", "operator", "admin", "team:EP-1", "team:a.b_c:d"])
+@pytest.mark.parametrize("role", ["control_room", "operator", "admin", "team:EP-1", "team:a.b_c-d"])
 def test_issue_verify_round_trip(role: str) -> None:
     before = int(time.time())
-    token = issue(SECRET, role, ttl_s=600)
+    token = issue(SECRET, role, "tester@example.fi", ttl_s=600)
     who = verify(SECRET, token)
     assert who.role == role
-    assert who.sub == role.replace(":", "-")  # the default subject
+    assert who.sub == "tester@example.fi"
     assert before + 600 <= who.exp <= int(time.time()) + 600
     assert who.jti == _claims(token)["jti"]
-    assert len(who.jti) == 16
+    assert len(who.jti) == 32
 
 
 def test_issue_keeps_explicit_subject_and_unique_ids() -> None:
@@ -67,9 +67,9 @@ def test_issue_token_is_three_part_hs256_jwt() -> None:
 
 
 def test_team_id_of_principal() -> None:
-    assert verify(SECRET, issue(SECRET, "team:EP-7")).team_id == "EP-7"
-    assert verify(SECRET, issue(SECRET, "operator")).team_id is None
-    assert verify(SECRET, issue(SECRET, "admin")).team_id is None
+    assert verify(SECRET, issue(SECRET, "team:EP-7", "tester@example.fi")).team_id == "EP-7"
+    assert verify(SECRET, issue(SECRET, "operator", "tester@example.fi")).team_id is None
+    assert verify(SECRET, issue(SECRET, "admin", "tester@example.fi")).team_id is None
 
 
 def _who(role: str) -> Principal:
@@ -107,7 +107,7 @@ def test_can_team_semantics() -> None:
 
 
 def test_expired_token() -> None:
-    token = issue(SECRET, "operator", ttl_s=60)
+    token = issue(SECRET, "operator", "tester@example.fi", ttl_s=60)
     exp = verify(SECRET, token).exp
     assert verify(SECRET, token, now=exp - 1).exp == exp
     with pytest.raises(TokenError, match=r"^token expired$"):
@@ -117,7 +117,7 @@ def test_expired_token() -> None:
 
 
 def test_wrong_secret() -> None:
-    token = issue(SECRET, "admin")
+    token = issue(SECRET, "admin", "tester@example.fi")
     with pytest.raises(TokenError, match="signature"):
         verify("another-secret", token)
 
@@ -140,7 +140,7 @@ def test_tampered_payload() -> None:
 
 
 def test_tampered_signature() -> None:
-    token = issue(SECRET, "operator")
+    token = issue(SECRET, "operator", "tester@example.fi")
     head, _, sig = token.rpartition(".")
     flipped = ("A" if sig[0] != "A" else "B") + sig[1:]
     with pytest.raises(TokenError, match="signature"):
@@ -152,7 +152,7 @@ def test_tampered_signature() -> None:
 
 
 def test_header_must_be_hs256() -> None:
-    payload = _claims(issue(SECRET, "admin"))
+    payload = _claims(issue(SECRET, "admin", "tester@example.fi"))
     none_alg = _b64(orjson.dumps({"alg": "none", "typ": "JWT"}))
     with pytest.raises(TokenError, match="unsupported"):
         verify(SECRET, _signed(none_alg, _b64(orjson.dumps(payload))))
@@ -229,12 +229,13 @@ def test_non_ascii_signature_is_a_token_error() -> None:
 def test_issue_refuses_unknown_roles(role: str) -> None:
     assert not valid_role(role)
     with pytest.raises(ValueError, match="unknown role"):
-        issue(SECRET, role)
+        issue(SECRET, role, "tester@example.fi")
 
 
 def test_valid_role_limits() -> None:
     assert valid_role("team:" + "x" * 64)
-    assert valid_role("team:A9._:-")
+    assert valid_role("team:A9._-")
+    assert not valid_role("team:A9._:-")
     for role in ("control_room", "operator", "admin"):
         assert valid_role(role)
 
@@ -252,9 +253,24 @@ def test_issue_accepts_longest_subject() -> None:
 @pytest.mark.parametrize("ttl", [0, -1, -0.5])
 def test_issue_refuses_non_positive_ttl(ttl: float) -> None:
     with pytest.raises(ValueError, match="ttl"):
-        issue(SECRET, "operator", ttl_s=ttl)
+        issue(SECRET, "operator", "tester@example.fi", ttl_s=ttl)
 
 
 def test_sub_second_ttl_is_not_born_expired() -> None:
-    token = issue(SECRET, "operator", ttl_s=0.5)
+    token = issue(SECRET, "operator", "tester@example.fi", ttl_s=0.5)
     verify(SECRET, token, now=_claims(token)["iat"])  # type: ignore[arg-type]
+
+
+def test_team_roles_follow_the_entity_id_pattern() -> None:
+    """A token for team ``T1:v`` once read team T1's version hash."""
+    for bad in ("team:T1:v", "team:X:stream", "team:a b", "team:T1\n", "team:"):
+        assert not valid_role(bad)
+        with pytest.raises(ValueError, match="unknown role"):
+            issue(SECRET, bad, "someone")
+    forged = _signed(
+        _b64(orjson.dumps({"alg": "HS256", "typ": "JWT"})),
+        _b64(orjson.dumps({"sub": "x", "role": "team:T1:v", "jti": "j", "exp": 2**40})),
+    )
+    with pytest.raises(TokenError, match="bad role"):
+        verify(SECRET, forged)
+    assert Principal("x", "team:T1", "j", 1).can_team("T1")

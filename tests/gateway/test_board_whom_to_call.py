@@ -100,7 +100,10 @@ async def test_control_actions_are_accepted_for_processing_and_refusals_come_bac
         _, acked = await until(
             ws, lambda f, i: is_need(need_id)(f, i) and bool(i["data"]["alert"]["acknowledged_by"])
         )
-        assert acked["data"]["timeline"][-1][1:] == ["acknowledged", "control_room"]
+        assert acked["data"]["timeline"][-1][1:] == [
+            "acknowledged",
+            "tester@example.fi (control_room)",
+        ]
         # Close still needs a reason.
         bare = await http.post(path, json={"command": "close"}, headers=bearer("control_room"))
         assert bare.status_code == 422
@@ -114,5 +117,6 @@ async def test_control_actions_are_accepted_for_processing_and_refusals_come_bac
             ws, lambda f, i: i["entity"] == "notice" and i["data"].get("need_id") == need_id
         )
     data = notice["data"]
-    assert data["command"] == "close" and data["actor"] == "control_room"
+    assert data["command"] == "close"
+    assert data["actor"] == "tester@example.fi (control_room)"
     assert "already closed" in data["message"] and data["level"] == "error"

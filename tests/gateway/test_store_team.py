@@ -8,11 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 import pytest_asyncio
 import redis.asyncio as aioredis
 
 from gateway.board_projection import items_of
-from gateway.store import Store, team_key
+from gateway.store import Store, board_key, team_key
 from tike import topics
 from tike_cli.harness import start_redis
 
@@ -120,3 +121,60 @@ async def test_an_older_refusal_applied_late_does_not_replace_the_newer_one(stor
     await feed(_refusal("newer", "2026-01-01T10:00:09+00:00"))
     await feed(_refusal("older", "2026-01-01T10:00:05.500000+00:00"))
     assert await _snapshot(store) == [("dispatch", 1), ("dispatch_refusal", "newer")]
+
+
+async def test_ids_that_could_collide_or_break_the_script_are_skipped(store: Store) -> None:
+    """Team ``X:stream`` once made the script fail with WRONGTYPE (and retry for ever); team
+    ``T1:v`` named team T1's versions. Such items are skipped and counted, the rest apply."""
+    good = _dispatch(1, "requested", "2026-01-01T10:00:00+00:00")
+    await store.redis.xadd(team_key("X") + ":stream", {"d": b"{}"})  # team X exists
+    poison = [
+        ("dispatch", "X:stream", "dsp-1", "1", "keep", good.decode()),
+        ("dispatch", "T1:v", "dsp-1", "1", "keep", good.decode()),
+        ("note", "a b", "", "0", "", good.decode()),
+        ("board", "etela-pohjanmaa:need", "need:n1", "1", "upsert", "{}"),
+        ("board", "etela-pohjanmaa", "no-entity", "1", "upsert", "{}"),
+    ]
+    items = poison + items_of(topics.DISPATCHES, good, live=False)
+    assert await store.apply(EPOCH, "d:0", 1, items, 100, 100) == 1
+    assert await _snapshot(store) == [("dispatch", 1)]
+    assert (await store.deadletters())["unprojectable"] == len(poison)
+    assert await store.redis.type(team_key("X") + ":stream") == b"stream"
+    assert not await store.redis.exists("tike:team:T1:v:v", "tike:team:X:stream:v")
+    assert (await store.offsets())["d:0"] == 1
+
+
+def test_keys_refuse_ids_off_the_pattern() -> None:
+    for bad in ("T1:v", "X:stream", "", "a b", "x\n"):
+        with pytest.raises(ValueError, match="not a valid id"):
+            team_key(bad)
+        with pytest.raises(ValueError, match="not a valid id"):
+            board_key(bad)
+    for topic, doc in (
+        (
+            topics.DISPATCHES,
+            {
+                "kind": "dispatch",
+                "team_id": "X:stream",
+                "dispatch_id": "d1",
+                "version": 1,
+                "status": "requested",
+            },
+        ),
+        (
+            topics.DISPATCHES,
+            {
+                "kind": "dispatch",
+                "team_id": "T1",
+                "dispatch_id": "d:1",
+                "version": 1,
+                "status": "requested",
+            },
+        ),
+        (
+            topics.BOARD,
+            {"region": "r:1", "entity": "need", "id": "n1", "version": 1, "op": "upsert"},
+        ),
+    ):
+        with pytest.raises(ValueError, match="not a valid id"):
+            items_of(topic, orjson.dumps(doc), live=False)

@@ -382,7 +382,8 @@ async def test_rules_api_validates_dry_runs_and_activates_for_operators_only(
     assert done.status_code == 201 and done.json()["label"] == "sote-default@9.9.9"
     history = (await get(http, "/api/rules", "operator"))["history"]
     assert history[-1]["label"] == "sote-default@9.9.9" and history[-1]["active"] is True
-    assert history[-1]["activated_by"] == "operator" and history[-1]["comment"] == "version bump"
+    assert history[-1]["activated_by"] == "tester@example.fi"  # the token's subject
+    assert history[-1]["comment"] == "version bump"
     # Put the shipped version back for the other tests.
     back = {"text": text, "comment": "restore"}
     assert (
@@ -399,7 +400,7 @@ async def test_rules_api_validates_dry_runs_and_activates_for_operators_only(
         if found or time.monotonic() > deadline:
             break
         await asyncio.sleep(0.2)
-    assert found and found[0]["actor"] == "operator" and found[0]["before"]["label"]
+    assert found and found[0]["actor"] == "tester@example.fi" and found[0]["before"]["label"]
 
 
 async def test_control_room_closes_a_need_with_a_reason_and_it_is_audited(

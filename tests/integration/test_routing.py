@@ -96,6 +96,13 @@ async def test_hot_activation_switches_at_a_known_offset_without_restart(
     )
     candidate = tmp_path / "v2.yaml"
     candidate.write_text(text)
+    # The change breaks the shipped tests of sote-default on purpose: its own tests go beside.
+    (tmp_path / "v2.tests.yaml").write_text(
+        "cases:\n  - name: a fall without injury goes to the mobile nurse\n"
+        "    need: {source: safety_alarm, alarm_code: fall_detected, "
+        "operator_assessment: no_injury}\n"
+        "    expect: {rule: fall-no-injury, service: mobile_nurse}\n"
+    )
     sent: list[str] = []
     stop = asyncio.Event()
 

@@ -67,9 +67,11 @@ def test_malicious_or_broken_conditions_are_refused(
 
 def test_anchors_and_aliases_are_refused(parse: Callable[[str], Ruleset]) -> None:
     text = (
-        "  - id: a\n    when: &w {source: safety_alarm}\n" + ROUTE
-        + "  - id: b\n    when: *w\n" + ROUTE
-    )  # fmt: skip
+        "  - id: a\n    when: &w {source: safety_alarm}\n"
+        + ROUTE
+        + "  - id: b\n    when: *w\n"
+        + ROUTE
+    )
     err = refused(parse, text)
     assert "anchors and aliases" in err.errors[0].message
 
@@ -89,17 +91,25 @@ def test_billion_laughs_does_not_expand(parse: Callable[[str], Ruleset]) -> None
         ("  - id: a\n    route: {service: home_care, priority: now, sla_minutes: 3}\n", "now"),
         ("  - id: a\n    route: {service: home_care, priority: urgent, sla_minutes: 0}\n", "sla"),
         ("  - id: a\n    route: {service: home_care, priority: urgent, sla_minutes: '5'}\n", "sla"),
-        ("  - id: a\n    route: {service: home_care, priority: urgent}\n",
-         "sla_minutes is required"),
-        ("  - id: a\n    route: {service: home_care, priority: urgent, sla_minutes: 3,\n"
-         "            fallback: [home_care]}\n", "repeated"),
-        ("  - id: a\n    route: {service: home_care, priority: urgent, sla_minutes: 3,\n"
-         "            skills: ['rm -rf']}\n", "not a skill name"),
+        (
+            "  - id: a\n    route: {service: home_care, priority: urgent}\n",
+            "sla_minutes is required",
+        ),
+        (
+            "  - id: a\n    route: {service: home_care, priority: urgent, sla_minutes: 3,\n"
+            "            fallback: [home_care]}\n",
+            "repeated",
+        ),
+        (
+            "  - id: a\n    route: {service: home_care, priority: urgent, sla_minutes: 3,\n"
+            "            skills: ['rm -rf']}\n",
+            "not a skill name",
+        ),
         ("  - id: a\n    run: print(1)\n" + ROUTE, "unknown key 'run'"),
         ("  - id: a\n" + ROUTE + "  - id: a\n" + ROUTE, "used twice"),
         ("  - id: a\n    when: {source: safety_alarm, source: call_116117}\n" + ROUTE, "twice"),
     ],
-)  # fmt: skip
+)
 def test_broken_rules_are_refused(parse: Callable[[str], Ruleset], rule: str, message: str) -> None:
     err = refused(parse, rule)
     assert any(message in e.message for e in err.errors), err
@@ -107,9 +117,11 @@ def test_broken_rules_are_refused(parse: Callable[[str], Ruleset], rule: str, me
 
 def test_every_error_is_reported_at_once(parse: Callable[[str], Ruleset]) -> None:
     text = (
-        "  - id: a\n    when: {alarm_kode: x}\n" + ROUTE
-        + "  - id: b\n    when: {source: nowhere}\n" + ROUTE
-    )  # fmt: skip
+        "  - id: a\n    when: {alarm_kode: x}\n"
+        + ROUTE
+        + "  - id: b\n    when: {source: nowhere}\n"
+        + ROUTE
+    )
     err = refused(parse, text)
     assert [e.rule_id for e in err.errors] == ["a", "b"]
 
@@ -123,3 +135,41 @@ def test_not_yaml_and_empty_files_are_refused(fields: object) -> None:
         parse_ruleset("", "x.yaml", fields)  # type: ignore[arg-type]
     with pytest.raises(RuleFileError, match="larger than"):
         parse_ruleset("#" * (1 << 21), "x.yaml", fields)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "- " + "[" * 1000 + "]" * 1000,
+        "- " + "{a: " * 900 + "1" + "}" * 900,
+        "".join("  " * i + "- \n" for i in range(400)),
+    ],
+)
+def test_deep_nesting_is_a_located_error_never_a_recursion_error(
+    parse: Callable[[str], Ruleset], text: str
+) -> None:
+    """Deeply nested YAML raised an uncaught RecursionError in the loader."""
+    with pytest.raises(RuleFileError) as err:
+        parse(text)
+    first = err.value.errors[0]
+    assert "nesting is too deep" in first.message and first.line >= 4  # after the header
+
+
+def test_a_deeply_nested_activation_record_is_refused_not_raised() -> None:
+    from datetime import UTC, datetime
+
+    from rules.activation import Refusal, RulesetActivation, apply
+    from tike.regions import load_registry
+
+    text = "ruleset: x\nversion: '1'\nrules: " + "[" * 1000 + "]" * 1000
+    act = RulesetActivation(
+        ruleset="x",
+        version="1",
+        checksum="c",
+        text=text,
+        comment="c",
+        activated_by="anna",
+        activated_at=datetime.now(UTC),
+    )
+    result = apply(act.model_dump_json().encode(), 3, load_registry())
+    assert isinstance(result, Refusal) and "nesting is too deep" in result.reason

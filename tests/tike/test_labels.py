@@ -27,6 +27,7 @@ from simulators import basic, population
 from tike import events as E
 from tike.records import NeedSource
 from tike.regions import load_registry
+from tike_core.decode import Reason
 from tike_core.situation import machine
 from tike_core.situation import published as R
 
@@ -163,6 +164,7 @@ def test_the_dispatch_statuses_cover_every_transition() -> None:
         ("prio", values(Priority)),
         ("role", set(ROLES) | {"team"}),
         ("candidate", set(CANDIDATE_CODES) | set(OFF_DUTY)),
+        ("deadletter_reason", values(Reason)),
     ],
 )
 def test_every_contract_enum_is_labelled(category: str, wanted: set[str]) -> None:

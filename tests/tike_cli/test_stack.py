@@ -9,6 +9,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from tike.settings import StackSettings, WorkerSettings
 from tike_cli.stack import RunLock, Stack, StackLocked
@@ -102,7 +103,11 @@ def test_sign_in_links_only_in_dev_and_on_loopback(monkeypatch: pytest.MonkeyPat
         "Rules editor": "operator",
     }
     monkeypatch.setenv("TIKE_GATEWAY_HOST", "0.0.0.0")
+    with pytest.raises(ValidationError, match="placeholder"):
+        StackSettings()  # the placeholder secret beyond loopback: refused outright
+    monkeypatch.setenv("TIKE_SECRET", "a-real-dev-secret")
     assert sign_in_links(StackSettings()) == []
+    monkeypatch.delenv("TIKE_SECRET")
     monkeypatch.setenv("TIKE_GATEWAY_HOST", "::1")
     assert sign_in_links(StackSettings())[0][1].startswith("http://[::1]:8000/#token=")
     monkeypatch.setenv("TIKE_ENV", "prod")

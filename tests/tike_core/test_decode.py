@@ -104,3 +104,58 @@ def test_every_dead_letter_reason_is_documented() -> None:
     text = (Path(__file__).parents[2] / "docs" / "operations.md").read_text()
     documented = set(re.findall(r"^\| `([a-z_]+)` \| ", text, re.M))
     assert {r.value for r in Reason} <= documented
+
+
+@pytest.mark.parametrize(
+    ("kind", "field", "value"),
+    [
+        ("team_status", "team_id", "T1:v"),
+        ("team_status", "team_id", "X:stream"),
+        ("team_status", "team_id", "-leading-dash"),
+        ("team_status", "team_id", "a" * 65),
+        ("team_event", "team_id", "T1:v"),
+        ("team_event", "dispatch_id", "dsp:1"),
+        ("team_event", "region", "etela-pohjanmaa:x"),
+        ("control_action", "need_id", "need-1:seq"),
+        ("control_action", "region", "etelä"),
+        ("control_action", "team_id", "T 1"),
+    ],
+)
+def test_entity_ids_off_the_pattern_are_refused(kind: str, field: str, value: str) -> None:
+    base = {"event_id": "ev-12345678", "occurred_at": "2025-03-01T12:00:00+00:00", "source": "test"}
+    objs = {
+        "team_status": orjson.loads(example("team_status").model_dump_json()),
+        "team_event": {
+            **base,
+            "team_id": "T1",
+            "dispatch_id": "dsp-1",
+            "region": "r1",
+            "action": "accept",
+        },
+        "control_action": {
+            **base,
+            "region": "r1",
+            "need_id": "need-1",
+            "command": "reassign",
+            "actor": "anna",
+            "reason": "test",
+            "team_id": "T2",
+        },
+    }
+    good = decode(orjson.dumps(objs[kind]), kind, MAX)
+    assert not isinstance(good, Rejection), good
+    obj = {**objs[kind], field: value}
+    result = decode(orjson.dumps(obj), kind, MAX)
+    assert isinstance(result, Rejection), result
+    assert result.reason is Reason.INVALID_FIELDS and field in result.detail
+
+
+def test_the_entity_id_pattern_is_one_and_documented() -> None:
+    from pathlib import Path
+
+    from tike.events import ENTITY_ID_PATTERN, is_entity_id
+
+    assert all(map(is_entity_id, ["T1", "sim-home-care-1", "need-abc.2", "etela-pohjanmaa"]))
+    assert not any(map(is_entity_id, ["", "T1:v", "a/b", "x\n", "{t}", "a" * 65, "-x", "ä"]))
+    text = (Path(__file__).parents[2] / "docs" / "operations.md").read_text()
+    assert f"`{ENTITY_ID_PATTERN}`" in text

@@ -3,6 +3,7 @@ stack (broker, Redis, worker, gateway). The server fixtures are the integration 
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -88,3 +89,14 @@ async def open_page(browser: Any, gateway: Gateway) -> AsyncIterator[Any]:  # no
     for context in contexts:
         await context.close()
     assert not [e for p in pages for e in p.errors], [e for p in pages for e in p.errors]
+
+
+async def wait_source_loaded(page: Any, timeout_s: float = 15) -> None:
+    """Wait until the rules editor holds the ruleset text. A polling loop, not
+    ``wait_for_function``: that evaluates a string in the page, which the gateway's CSP
+    (no 'unsafe-eval') refuses, as it should."""
+    for _ in range(int(timeout_s * 10)):
+        if len(await page.locator("#source").input_value()) > 100:
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError("the rules editor never showed the ruleset")

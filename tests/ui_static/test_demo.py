@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from tests.integration.test_up import _links, _start, _wait_up
-from tests.ui_static.conftest import Page
+from tests.ui_static.conftest import Page, wait_source_loaded
 from tests.ui_static.test_languages import VISIBLE_TEXT, raw_values
 from tike_cli.embedded import free_port
 
@@ -102,7 +102,7 @@ async def test_the_demo_team_view_and_rules_editor_open_from_the_links(
     context, rules = await _open(browser, demo["Rules editor"], width=1440, height=900)
     try:
         page = rules.page
-        await page.wait_for_function("document.getElementById('source').value.length > 100")
+        await wait_source_loaded(page)
         await page.locator("#dryrun").click()
         await page.locator("#dryrun-result p").first.wait_for(timeout=30000)
         text = str(await page.evaluate(VISIBLE_TEXT))

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from tests.integration.conftest import Send
+from tests.ui_static.conftest import wait_source_loaded
 from tike_cli.gateway_client import fall_alarm, tag, team_on_duty
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -28,7 +29,7 @@ async def test_operator_edits_checks_dry_runs_and_activates_a_ruleset(
 
     editor = await open_page("/rules.html", "operator")
     page = editor.page
-    await page.wait_for_function("document.querySelector('#source').value.length > 100")
+    await wait_source_loaded(page)
     label = await page.locator("#active-label").inner_text()
     assert "sote-default@" in label
     text = await page.locator("#source").input_value()
@@ -57,7 +58,7 @@ async def test_operator_edits_checks_dry_runs_and_activates_a_ruleset(
     assert await top.count() == 1
     row = await top.inner_text()
     assert "sote-default@9.9.1" in row and "kaatumiset kiireellisemmiksi" in row
-    assert "operator" in row
+    assert "tester@example.fi" in row  # the token's subject, not its role
     # The working copy is what is now in force, and the comment field is ready for the next.
     assert await page.locator("#source").input_value() == edited
     assert await page.locator("#comment").input_value() == ""

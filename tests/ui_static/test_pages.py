@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from tests.integration.conftest import Send
-from tests.ui_static.conftest import Page
+from tests.ui_static.conftest import Page, wait_source_loaded
 from tike_cli.gateway_client import fall_alarm, tag, team_on_duty, token
 from tike_cli.harness import Gateway
 
@@ -63,7 +63,7 @@ async def test_team_accepts_on_its_view_and_the_board_changes(open_page: Any, se
 async def test_rules_editor_shows_a_validation_error_at_its_line(open_page: Any) -> None:
     editor = await open_page("/rules.html", "operator")
     source = editor.page.locator("#source")
-    await editor.page.wait_for_function("document.querySelector('#source').value.length > 100")
+    await wait_source_loaded(editor.page)
     text = await source.input_value()
     lines = text.split("\n")
     at = lines.index("rules:") + 1  # the first rule goes right after this line

@@ -512,7 +512,9 @@ class Situation:
         tx = Tx(self.state, cause, now)
         tx.events[ev["event_id"]] = tx.at
         n = tx.need(ev["need_id"])
-        actor, reason, command = ev["actor"], ev.get("reason"), ev["command"]
+        reason, command = ev.get("reason"), ev["command"]
+        # Timelines name the subject and the role: "anna@example.fi (control_room)".
+        actor = f"{ev['actor']} ({ev['actor_role']})" if ev.get("actor_role") else ev["actor"]
         said = f"{actor}: {reason}" if reason else actor
         problem = code = phase = None
         if n is None:
