@@ -93,7 +93,7 @@ async def test_revocation_lasts_as_long_as_the_real_token(
 
 def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "tike", *args],
+        [sys.executable, "-m", "tike_cli", *args],
         env={**os.environ, **env},
         capture_output=True,
         text=True,

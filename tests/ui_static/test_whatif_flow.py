@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from tests.integration.conftest import Send
+from tests.ui_static.conftest import wait_source_loaded
 from tike_cli.gateway_client import fall_alarm, tag, team_on_duty
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -27,7 +28,7 @@ async def test_operator_runs_the_whatif_before_activating(open_page: Any, send: 
 
     editor = await open_page("/rules.html", "operator")
     page = editor.page
-    await page.wait_for_function("document.querySelector('#source').value.length > 100")
+    await wait_source_loaded(page)
     text = await page.locator("#source").input_value()
     assert OLD in text
     await page.locator("#source").fill(text.replace(OLD, NEW))
