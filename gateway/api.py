@@ -47,12 +47,25 @@ async def regions(registry: RegistryDep) -> list[dict[str, Any]]:
     """The regions and their municipalities (names, population, centre), for the map.
     Public: it is reference data."""
     return [
-        {"id": r.id, "names": r.names, "timezone": r.timezone, "population": r.population,
-         "municipalities": [{"code": m.code, "name_fi": m.name_fi, "name_sv": m.name_sv,
-                             "population": m.population, "lat": m.lat, "lon": m.lon}
-                            for m in r.municipalities]}
+        {
+            "id": r.id,
+            "names": r.names,
+            "timezone": r.timezone,
+            "population": r.population,
+            "municipalities": [
+                {
+                    "code": m.code,
+                    "name_fi": m.name_fi,
+                    "name_sv": m.name_sv,
+                    "population": m.population,
+                    "lat": m.lat,
+                    "lon": m.lon,
+                }
+                for m in r.municipalities
+            ],
+        }
         for r in registry.regions.values()
-    ]  # fmt: skip
+    ]
 
 
 @router.get("/regions/{region_id}/outline", tags=["board"])

@@ -80,8 +80,11 @@ class BodyLimit:
 
 def _replay(chunks: list[bytes], final: Message | None, rest: Receive | None = None) -> Receive:
     """A receive() that gives the buffered body once, then defers to the real one."""
-    pending: list[Message] = [{"type": "http.request", "body": b"".join(chunks),
-                               "more_body": False}] if final is None else [final]  # fmt: skip
+    pending: list[Message] = (
+        [{"type": "http.request", "body": b"".join(chunks), "more_body": False}]
+        if final is None
+        else [final]
+    )
 
     async def receive() -> Message:
         if pending:

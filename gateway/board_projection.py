@@ -110,8 +110,13 @@ def unprojectable(topic: str, partition: int, offset: int, exc: Exception) -> tu
     """The apply-script item that counts a record the projector cannot use (a dead letter
     with reason ``unprojectable`` in the board's dead-letter counts), so it is skipped once
     and never stalls the projection."""
-    summary = {"reason": "unprojectable", "detail": f"{type(exc).__name__}: {exc}"[:300],
-               "topic": topic, "partition": partition, "offset": offset}  # fmt: skip
+    summary = {
+        "reason": "unprojectable",
+        "detail": f"{type(exc).__name__}: {exc}"[:300],
+        "topic": topic,
+        "partition": partition,
+        "offset": offset,
+    }
     return ("deadletter", "unprojectable", "", "0", "", orjson.dumps(summary).decode())
 
 
@@ -297,8 +302,13 @@ class BoardProjection:
             try:
                 items.extend(items_of(tp.topic, msg.value, now_ms - msg.timestamp < LIVE_S * 1000))
             except Exception as exc:  # a poison record is counted and skipped, never retried
-                log.warning("cannot project %s[%d]@%d: %s", tp.topic, tp.partition, msg.offset,
-                            str(exc)[:300])  # fmt: skip
+                log.warning(
+                    "cannot project %s[%d]@%d: %s",
+                    tp.topic,
+                    tp.partition,
+                    msg.offset,
+                    str(exc)[:300],
+                )
                 items.append(unprojectable(tp.topic, tp.partition, msg.offset, exc))
         position = f"{tp.topic}:{tp.partition}"
         applied = await self.store.apply(

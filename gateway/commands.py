@@ -196,9 +196,16 @@ class Commands:
         return {**result, "duplicate": False}
 
     async def _submit(
-        self, who: Principal, model: type[Any], fields: dict[str, Any], audit_action: str,
-        target: str, before: Any, topic: str, key: str,
-    ) -> Any:  # fmt: skip
+        self,
+        who: Principal,
+        model: type[Any],
+        fields: dict[str, Any],
+        audit_action: str,
+        target: str,
+        before: Any,
+        topic: str,
+        key: str,
+    ) -> Any:
         """Validate an input event, audit it, and produce it."""
         try:
             event = model(occurred_at=datetime.now(UTC), source="tike-gateway", **fields)
@@ -207,15 +214,20 @@ class Commands:
         action = getattr(event, "action", None) or getattr(event, "command", "")
         logs.bind_from(event.model_dump(include=set(logs.CORRELATION_IDS)))
         log.info("%s %s by %s (%s)", audit_action, action, who.sub, who.role)
-        await self.audit(who, f"{audit_action}.{action}", target, before,
-                         event.model_dump(mode="json"))  # fmt: skip
+        await self.audit(
+            who, f"{audit_action}.{action}", target, before, event.model_dump(mode="json")
+        )
         await self._send(topic, key, event.model_dump_json().encode())
         return event
 
     async def team_action(
-        self, who: Principal, team_id: str, dispatch_id: str, body: dict[str, Any],
+        self,
+        who: Principal,
+        team_id: str,
+        dispatch_id: str,
+        body: dict[str, Any],
         key: str | None,
-    ) -> dict[str, Any]:  # fmt: skip
+    ) -> dict[str, Any]:
         if not who.can_team(team_id):
             raise CommandError(403, f"{who.role} may not act for team {team_id}")
         dispatch = await self.store.dispatch(team_id, dispatch_id)
@@ -224,11 +236,18 @@ class Commands:
         before = {k: dispatch.get(k) for k in ("status", "business_status", "version")}
 
         async def send(event_id: str) -> dict[str, Any]:
-            fields = {"event_id": event_id, "team_id": team_id, "dispatch_id": dispatch_id,
-                      "region": dispatch["region"], "action": body.get("action"),
-                      "reason": body.get("reason"), "outcome": body.get("outcome")}  # fmt: skip
-            event = await self._submit(who, TeamEvent, fields, "team", dispatch_id, before,
-                                       topics.TEAM_EVENTS, team_id)  # fmt: skip
+            fields = {
+                "event_id": event_id,
+                "team_id": team_id,
+                "dispatch_id": dispatch_id,
+                "region": dispatch["region"],
+                "action": body.get("action"),
+                "reason": body.get("reason"),
+                "outcome": body.get("outcome"),
+            }
+            event = await self._submit(
+                who, TeamEvent, fields, "team", dispatch_id, before, topics.TEAM_EVENTS, team_id
+            )
             return {"status": "sent", "dispatch_id": dispatch_id, "action": event.action.value}
 
         return await self._once(f"team:{team_id}", key, send)
@@ -245,12 +264,20 @@ class Commands:
         before = {k: data.get(k) for k in ("status", "phase", "owner", "team_id", "alert")}
 
         async def send(event_id: str) -> dict[str, Any]:
-            fields = {"event_id": event_id, "region": need["region"], "need_id": need_id,
-                      "command": body.get("command"), "actor": who.sub, "actor_role": who.role,
-                      "reason": body.get("reason"), "team_id": body.get("team_id"),
-                      "outcome": body.get("outcome")}  # fmt: skip
-            event = await self._submit(who, ControlAction, fields, "need", need_id, before,
-                                       topics.CONTROL, need_id)  # fmt: skip
+            fields = {
+                "event_id": event_id,
+                "region": need["region"],
+                "need_id": need_id,
+                "command": body.get("command"),
+                "actor": who.sub,
+                "actor_role": who.role,
+                "reason": body.get("reason"),
+                "team_id": body.get("team_id"),
+                "outcome": body.get("outcome"),
+            }
+            event = await self._submit(
+                who, ControlAction, fields, "need", need_id, before, topics.CONTROL, need_id
+            )
             return {"status": "sent", "need_id": need_id, "command": event.command.value}
 
         return await self._once(f"control:{who.sub}", key, send)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
@@ -41,24 +41,50 @@ SettingsDep = Annotated[GatewaySettings, Depends(get_settings)]
 RegistryDep = Annotated[Registry, Depends(get_registry)]
 
 
-async def get_principal(request: Request, store: StoreDep, settings: SettingsDep) -> Principal:
-    header = request.headers.get("authorization", "")
-    if not header.lower().startswith("bearer "):
-        metrics.AUTH_FAILURES.labels("rest").inc()
-        raise HTTPException(401, "missing bearer token", headers={"WWW-Authenticate": "Bearer"})
+class AuthFailure(Exception):
+    """A token that does not admit its bearer: bad, expired, too long-lived or revoked."""
+
+
+def bearer_token(authorization: str) -> str:
+    """The token of an ``Authorization: Bearer …`` header ("" if none)."""
+    if authorization.lower().startswith("bearer "):
+        return authorization[7:].strip()
+    return ""
+
+
+async def authenticate(
+    token: str,
+    settings: GatewaySettings,
+    store: Store,
+    channel: str,
+    revoked: Collection[str] = (),
+) -> Principal:
+    """The one check of a token, for REST (``channel="rest"``) and websockets (``"ws"``):
+    signature, expiry, the longest lifetime, then revocation (``revoked``: a process-wide
+    set consulted before Redis). Raises :class:`AuthFailure`, counted by channel."""
     try:
-        who = verify(
-            settings.secret.get_secret_value(),
-            header[7:].strip(),
-            max_ttl_s=settings.token_max_ttl_s,
-        )
-    except TokenError as exc:
-        metrics.AUTH_FAILURES.labels("rest").inc()
-        raise HTTPException(401, str(exc), headers={"WWW-Authenticate": "Bearer"}) from exc
-    if await store.is_revoked(who.jti):
-        metrics.AUTH_FAILURES.labels("rest").inc()
-        raise HTTPException(401, "token revoked", headers={"WWW-Authenticate": "Bearer"})
+        if not token:
+            raise AuthFailure("missing bearer token")
+        try:
+            who = verify(
+                settings.secret.get_secret_value(), token, max_ttl_s=settings.token_max_ttl_s
+            )
+        except TokenError as exc:
+            raise AuthFailure(str(exc)) from exc
+        if who.jti in revoked or await store.is_revoked(who.jti):
+            raise AuthFailure("token revoked")
+    except AuthFailure:
+        metrics.AUTH_FAILURES.labels(channel).inc()
+        raise
     return who
+
+
+async def get_principal(request: Request, store: StoreDep, settings: SettingsDep) -> Principal:
+    token = bearer_token(request.headers.get("authorization", ""))
+    try:
+        return await authenticate(token, settings, store, "rest")
+    except AuthFailure as exc:
+        raise HTTPException(401, str(exc), headers={"WWW-Authenticate": "Bearer"}) from exc
 
 
 Who = Annotated[Principal, Depends(get_principal)]

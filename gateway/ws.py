@@ -29,8 +29,9 @@ from redis.exceptions import RedisError
 from starlette.websockets import WebSocketState
 
 from gateway import metrics
-from gateway.auth import Principal, TokenError, verify
+from gateway.auth import Principal
 from gateway.commands import CommandError, origin_of
+from gateway.deps import AuthFailure, authenticate, bearer_token
 from gateway.fanout import AsgiSink, Sink, Subscriber
 from gateway.store import board_key, team_key
 from gateway.wire import EXTENSION, Frame
@@ -51,25 +52,18 @@ class Closed(Exception):
 
 
 async def principal_of(ws: WebSocket) -> Principal:
-    """Verify the socket's token; raises :class:`Closed` with 4401."""
+    """Verify the socket's token (``?token=`` or a bearer header) through the same check as
+    REST (gateway/deps.py); raises :class:`Closed` with 4401. The process-wide revocation
+    set is consulted first (no Redis call), then Redis itself: a token revoked since the
+    set's last reload must not get a snapshot either (gateway/revocations.py)."""
     app = ws.app
-    token = ws.query_params.get("token") or ""
-    header = ws.headers.get("authorization", "")
-    if not token and header.lower().startswith("bearer "):
-        token = header[7:].strip()
+    token = ws.query_params.get("token") or bearer_token(ws.headers.get("authorization", ""))
     try:
-        settings = app.state.settings
-        who = verify(settings.secret.get_secret_value(), token, max_ttl_s=settings.token_max_ttl_s)
-    except TokenError as exc:
-        metrics.AUTH_FAILURES.labels("ws").inc()
+        return await authenticate(
+            token, app.state.settings, app.state.store, "ws", app.state.revocations.ids
+        )
+    except AuthFailure as exc:
         raise Closed(UNAUTHORIZED, str(exc)) from exc
-    # The process-wide set first (no Redis call), then Redis itself: a token revoked since
-    # the set's last reload must not get a snapshot either (one read per connect, not per
-    # socket and second; open sockets rely on the set, see gateway/revocations.py).
-    if who.jti in app.state.revocations.ids or await app.state.store.is_revoked(who.jti):
-        metrics.AUTH_FAILURES.labels("ws").inc()
-        raise Closed(UNAUTHORIZED, "token revoked")
-    return who
 
 
 class Session:

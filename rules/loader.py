@@ -84,10 +84,13 @@ def _rule_of_nodes(root: Node) -> dict[int, str]:
             if not isinstance(rule, MappingNode):
                 continue
             rid = next(
-                (str(v.value) for k, v in rule.value
-                 if getattr(k, "value", None) == "id" and isinstance(v, ScalarNode)),
+                (
+                    str(v.value)
+                    for k, v in rule.value
+                    if getattr(k, "value", None) == "id" and isinstance(v, ScalarNode)
+                ),
                 None,
-            )  # fmt: skip
+            )
             if rid is None:
                 continue
             stack: list[Node] = [rule]

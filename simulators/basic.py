@@ -85,9 +85,13 @@ def diurnal(ts: datetime) -> float:
 
 class BasicSimulator:
     def __init__(
-        self, region: Region, seed: int = 1, rate: float = 1.0, start: datetime | None = None,
+        self,
+        region: Region,
+        seed: int = 1,
+        rate: float = 1.0,
+        start: datetime | None = None,
         scenario: Scenario | None = None,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self.region = region
         self.scenario = scenario or Scenario(name="basic")
         self.rng = random.Random(seed)
@@ -164,8 +168,9 @@ class BasicSimulator:
             ]
         if what == "teams":
             self._push(t + TEAM_REPORT_S, "teams")
-            return [(t, (topics.TEAM_STATUS, tm.team_id, self._team(tm, now, t)))
-                    for tm in self.teams]  # fmt: skip
+            return [
+                (t, (topics.TEAM_STATUS, tm.team_id, self._team(tm, now, t))) for tm in self.teams
+            ]
         if what.startswith("wake-"):
             self._schedule_arrival(what.removeprefix("wake-"), t)
             return []
@@ -206,17 +211,29 @@ class BasicSimulator:
     def _alarm(self, now: datetime) -> SafetyAlarm:
         d = self.rng.choice(self.devices)
         code = self.rng.choices(
-            [AlarmStatus.HELP_BUTTON, AlarmStatus.FALL_DETECTED, AlarmStatus.NO_ACTIVITY,
-             AlarmStatus.DOOR_BED, AlarmStatus.SMOKE, AlarmStatus.LOW_BATTERY],
+            [
+                AlarmStatus.HELP_BUTTON,
+                AlarmStatus.FALL_DETECTED,
+                AlarmStatus.NO_ACTIVITY,
+                AlarmStatus.DOOR_BED,
+                AlarmStatus.SMOKE,
+                AlarmStatus.LOW_BATTERY,
+            ],
             weights=[60, 15, 8, 8, 1, 8],
-        )[0]  # fmt: skip
+        )[0]
         assessment = self.rng.choices(
-            [None, OperatorAssessment.FALSE_ALARM, OperatorAssessment.NO_INJURY,
-             OperatorAssessment.NEEDS_HELP, OperatorAssessment.ACUTE_ILLNESS,
-             OperatorAssessment.MINOR_INJURY, OperatorAssessment.NO_ANSWER,
-             OperatorAssessment.UNCONSCIOUS],
+            [
+                None,
+                OperatorAssessment.FALSE_ALARM,
+                OperatorAssessment.NO_INJURY,
+                OperatorAssessment.NEEDS_HELP,
+                OperatorAssessment.ACUTE_ILLNESS,
+                OperatorAssessment.MINOR_INJURY,
+                OperatorAssessment.NO_ANSWER,
+                OperatorAssessment.UNCONSCIOUS,
+            ],
             weights=[10, 25, 20, 20, 8, 8, 8, 1],
-        )[0]  # fmt: skip
+        )[0]
         place = self.rng.choice(("kitchen", "bathroom", "bedroom"))
         return self._device_event(
             d,
@@ -273,11 +290,18 @@ class BasicSimulator:
         end_at = triage_at + self.rng.uniform(60, 300)
         phases: list[tuple[float, dict[str, object]]] = [
             (t, {"phase": CallPhase.STARTED}),
-            (triage_at, {"phase": CallPhase.TRIAGED, "urgency": urgency,
-                         "disposition": disposition, "client": d.client,
-                         "client_flags": d.flags}),
+            (
+                triage_at,
+                {
+                    "phase": CallPhase.TRIAGED,
+                    "urgency": urgency,
+                    "disposition": disposition,
+                    "client": d.client,
+                    "client_flags": d.flags,
+                },
+            ),
             (end_at, {"phase": CallPhase.ENDED}),
-        ]  # fmt: skip
+        ]
         out: list[tuple[float, Scheduled]] = []
         for at, fields in phases:
             base = self._base(self.start + timedelta(seconds=at))

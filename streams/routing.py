@@ -52,8 +52,12 @@ class RulesFollower:
             )
             return None
         metrics.RULESETS_REFUSED.inc()
-        log.error("ruleset refused at tike.rules@%d, %s stays: %s", offset,
-                  self.router.ruleset.label, result.reason)  # fmt: skip
+        log.error(
+            "ruleset refused at tike.rules@%d, %s stays: %s",
+            offset,
+            self.router.ruleset.label,
+            result.reason,
+        )
         return result.reason
 
     async def run(self) -> None:

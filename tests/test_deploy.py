@@ -238,8 +238,12 @@ def dashboard_problems(dash: dict[str, Any], uid: str) -> list[str]:
         if g["x"] + g["w"] > 24:
             problems.append(f"panel {p['id']}: x + w = {g['x'] + g['w']} > 24")
         for other, ob in boxes:
-            if (g["x"] < ob["x"] + ob["w"] and ob["x"] < g["x"] + g["w"]
-                    and g["y"] < ob["y"] + ob["h"] and ob["y"] < g["y"] + g["h"]):  # fmt: skip
+            if (
+                g["x"] < ob["x"] + ob["w"]
+                and ob["x"] < g["x"] + g["w"]
+                and g["y"] < ob["y"] + ob["h"]
+                and ob["y"] < g["y"] + g["h"]
+            ):
                 problems.append(f"panels {other} and {p['id']} overlap")
         boxes.append((p["id"], g))
         refs = [t["refId"] for t in p.get("targets", ())]
@@ -306,12 +310,20 @@ def test_every_dashboard_metric_is_exported_by_tike() -> None:
         seen |= names
     # Pipeline health, the routing counters and the situation KPIs are all on the dashboard.
     wanted = {
-        "tike_events_in_total", "tike_events_out_total", "tike_consumer_lag",
-        "tike_decision_seconds_bucket", "tike_gateway_decision_latency_seconds_bucket",
-        "tike_gateway_e2e_latency_seconds_bucket", "tike_deadletter_total", "tike_worker_up",
-        "tike_gateway_consumer_lag", "tike_gateway_projector_active", "tike_gateway_ws_clients",
-        "tike_gateway_queue_drops_total", "tike_decisions_total",
-    } | set(SITUATION_LABELS)  # fmt: skip
+        "tike_events_in_total",
+        "tike_events_out_total",
+        "tike_consumer_lag",
+        "tike_decision_seconds_bucket",
+        "tike_gateway_decision_latency_seconds_bucket",
+        "tike_gateway_e2e_latency_seconds_bucket",
+        "tike_deadletter_total",
+        "tike_worker_up",
+        "tike_gateway_consumer_lag",
+        "tike_gateway_projector_active",
+        "tike_gateway_ws_clients",
+        "tike_gateway_queue_drops_total",
+        "tike_decisions_total",
+    } | set(SITUATION_LABELS)
     assert wanted <= seen, f"missing from the dashboard: {wanted - seen}"
 
 
@@ -320,10 +332,14 @@ def test_every_dashboard_metric_is_exported_by_tike() -> None:
 #: The situation gauges (streams/metrics.py, observe_kpis) and their label names.
 SITUATION_LABELS: dict[str, tuple[str, ...]] = {
     g._name: tuple(g._labelnames)
-    for g in (streams.metrics.SITUATION_OPEN, streams.metrics.SITUATION_OVERDUE,
-              streams.metrics.SITUATION_NEEDS, streams.metrics.SITUATION_KPI,
-              streams.metrics.SITUATION_RESPONSE)
-}  # fmt: skip
+    for g in (
+        streams.metrics.SITUATION_OPEN,
+        streams.metrics.SITUATION_OVERDUE,
+        streams.metrics.SITUATION_NEEDS,
+        streams.metrics.SITUATION_KPI,
+        streams.metrics.SITUATION_RESPONSE,
+    )
+}
 #: The values observe_kpis gives each label (region aside, which is the dashboard variable).
 SITUATION_VALUES: dict[str, set[str]] = {
     "window": set(WINDOWS),
@@ -343,12 +359,21 @@ KPI_ROW: list[tuple[str, str | None, str, dict[str, str]]] = [
     ("stat", None, "tike_situation_kpi", {"window": "24h", "kpi": "sent_to_ed"}),
     ("stat", None, "tike_situation_kpi", {"window": "1h", "kpi": "calls_116117"}),
     ("stat", None, "tike_situation_kpi", {"window": "24h", "kpi": "calls_116117"}),
-    *[("timeseries", None, "tike_situation_needs", {"window": "1h", "source": s.value})
-      for s in NeedSource],
-    *[("timeseries", "s", "tike_situation_response_seconds",
-       {"window": "1h", "step": step, "stat": stat})
-      for step in SITUATION_VALUES["step"] for stat in SITUATION_VALUES["stat"]],
-]  # fmt: skip
+    *[
+        ("timeseries", None, "tike_situation_needs", {"window": "1h", "source": s.value})
+        for s in NeedSource
+    ],
+    *[
+        (
+            "timeseries",
+            "s",
+            "tike_situation_response_seconds",
+            {"window": "1h", "step": step, "stat": stat},
+        )
+        for step in SITUATION_VALUES["step"]
+        for stat in SITUATION_VALUES["stat"]
+    ],
+]
 #: Stand-ins from before the KPIs were exported; the KPI row must not fall back on them.
 STAND_INS = {"tike_needs_total", "tike_events_out_total"}
 MATCHER = re.compile(r'([A-Za-z_]\w*)\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)"')
@@ -412,10 +437,16 @@ def kpi_row_problems(dash: dict[str, Any], uid: str) -> list[str]:
                         ):
                             problems.append(f"{where}: {label}{op}{value!r} selects nothing")
     for kind, unit, metric, labels in KPI_ROW:
-        if not any(p["type"] == kind and unit in {None, p["fieldConfig"]["defaults"].get("unit")}
-                   and any(_admits(sel, labels) for t in p.get("targets", ())
-                           for sel in selectors(t["expr"], metric))
-                   for p in in_row):  # fmt: skip
+        if not any(
+            p["type"] == kind
+            and unit in {None, p["fieldConfig"]["defaults"].get("unit")}
+            and any(
+                _admits(sel, labels)
+                for t in p.get("targets", ())
+                for sel in selectors(t["expr"], metric)
+            )
+            for p in in_row
+        ):
             problems.append(f"no {kind} panel in the KPI row shows {metric} {labels}")
     return problems
 
@@ -440,29 +471,63 @@ def _retarget(dash: dict[str, Any], title: str, old: str, new: str) -> None:
 @pytest.mark.parametrize(
     ("mutate", "expected"),
     [
-        (lambda d: d["panels"].remove(_kpi_panel(d, "Overdue needs")),
-         "shows tike_situation_overdue_needs"),
-        (lambda d: _retarget(d, "Resolved at home (24 h)", "share_at_home", "closed"),
-         "'share_at_home'"),
-        (lambda d: _kpi_panel(d, "Resolved at home (24 h)")["fieldConfig"]["defaults"].update(
-            unit="percent"), "'share_at_home'"),
-        (lambda d: _retarget(d, "116117 calls (1 h, 24 h)", 'window="24h"', 'window="1d"'),
-         "window='1d' selects nothing"),
-        (lambda d: _retarget(d, "Needs received in the last hour per source", "window", "span"),
-         "has no label 'span'"),
-        (lambda d: _retarget(d, "Open needs", 'region=~"$region"', 'region=~".*"'),
-         "not filtered by region"),
-        (lambda d: _retarget(d, "Offer → accept and accept → on site (last hour)",
-                             "tike_situation_response_seconds", "tike_decision_seconds_bucket"),
-         "tike_situation_response_seconds"),
-        (lambda d: _kpi_panel(d, "Needs received in the last hour per source")["targets"][0].update(
-            expr='sum by (source) (increase(tike_needs_total[1h]))'), "stand-in"),
-        (lambda d: d["panels"].append({"type": "text", "id": 99, "title": "Not exported",
-            "gridPos": {"x": 0, "y": 90, "w": 24, "h": 2}, "options": {}}), "text panel"),
+        (
+            lambda d: d["panels"].remove(_kpi_panel(d, "Overdue needs")),
+            "shows tike_situation_overdue_needs",
+        ),
+        (
+            lambda d: _retarget(d, "Resolved at home (24 h)", "share_at_home", "closed"),
+            "'share_at_home'",
+        ),
+        (
+            lambda d: _kpi_panel(d, "Resolved at home (24 h)")["fieldConfig"]["defaults"].update(
+                unit="percent"
+            ),
+            "'share_at_home'",
+        ),
+        (
+            lambda d: _retarget(d, "116117 calls (1 h, 24 h)", 'window="24h"', 'window="1d"'),
+            "window='1d' selects nothing",
+        ),
+        (
+            lambda d: _retarget(d, "Needs received in the last hour per source", "window", "span"),
+            "has no label 'span'",
+        ),
+        (
+            lambda d: _retarget(d, "Open needs", 'region=~"$region"', 'region=~".*"'),
+            "not filtered by region",
+        ),
+        (
+            lambda d: _retarget(
+                d,
+                "Offer → accept and accept → on site (last hour)",
+                "tike_situation_response_seconds",
+                "tike_decision_seconds_bucket",
+            ),
+            "tike_situation_response_seconds",
+        ),
+        (
+            lambda d: _kpi_panel(d, "Needs received in the last hour per source")["targets"][
+                0
+            ].update(expr="sum by (source) (increase(tike_needs_total[1h]))"),
+            "stand-in",
+        ),
+        (
+            lambda d: d["panels"].append(
+                {
+                    "type": "text",
+                    "id": 99,
+                    "title": "Not exported",
+                    "gridPos": {"x": 0, "y": 90, "w": 24, "h": 2},
+                    "options": {},
+                }
+            ),
+            "text panel",
+        ),
         (lambda d: d["templating"].update(list=[]), "no region variable"),
         (lambda d: d["templating"]["list"][0].update(includeAll=False), "several regions"),
     ],
-)  # fmt: skip
+)
 def test_the_kpi_row_check_catches_lost_kpis(mutate: Any, expected: str) -> None:
     broken = copy.deepcopy(DASHBOARD)
     mutate(broken)
@@ -658,8 +723,9 @@ def test_nginx_proxies_every_request_to_the_gateway_port_with_re_resolution() ->
     host, port = upstream.split(":")
     assert host == "gateway" and host in SERVICES
     assert int(port) == int(_env("gateway")["TIKE_GATEWAY_PORT"])
-    passes = [(loc, args) for loc, block in LOCATIONS.items() for _, args, _ in
-              _find(block, "proxy_pass")]  # fmt: skip
+    passes = [
+        (loc, args) for loc, block in LOCATIONS.items() for _, args, _ in _find(block, "proxy_pass")
+    ]
     assert {loc for loc, _ in passes} == {"/", "/ws/"}
     for loc, (target,) in passes:
         # A literal host would be resolved once at start: new replicas would never be used.

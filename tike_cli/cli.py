@@ -93,11 +93,21 @@ def cmd_loadtest(args: argparse.Namespace) -> int:
     region = load_registry(s.regions_dir).region(args.region or s.sim_region)
     gateway = args.gateway or f"http://{g.gateway_host}:{g.gateway_port}"
     token = issue(g.secret.get_secret_value(), "admin", "loadtest", ttl_s=args.duration + 3600)
-    result = asyncio.run(loadtest(
-        s.kafka_bootstrap, gateway, token, region, scenario, args.rate, args.duration,
-        seed=args.seed, time_scale=args.time_scale, idle_s=args.idle,
-        progress=sys.stderr.isatty() or args.progress,
-    ))  # fmt: skip
+    result = asyncio.run(
+        loadtest(
+            s.kafka_bootstrap,
+            gateway,
+            token,
+            region,
+            scenario,
+            args.rate,
+            args.duration,
+            seed=args.seed,
+            time_scale=args.time_scale,
+            idle_s=args.idle,
+            progress=sys.stderr.isatty() or args.progress,
+        )
+    )
     js, html = write_report(result, Path(args.out))
     shown = {k: v for k, v in result.items() if k != "timeline"}
     sys.stdout.write(orjson.dumps(shown, option=orjson.OPT_INDENT_2).decode() + "\n")
@@ -125,8 +135,7 @@ def cmd_record(args: argparse.Namespace) -> int:
     window = f"from {start.isoformat() if start else 'the oldest record'} to " + (
         end.isoformat() if end else "now"
     )
-    print(f"recorded {count} records of {', '.join(names)} {window} to {args.out}",
-          file=sys.stderr)  # fmt: skip
+    print(f"recorded {count} records of {', '.join(names)} {window} to {args.out}", file=sys.stderr)
     return 0
 
 
@@ -141,8 +150,11 @@ def cmd_replay(args: argparse.Namespace) -> int:
         print(f"tike replay: {exc}", file=sys.stderr)
         return 2
     result = asyncio.run(replay(s.kafka_bootstrap, records, args.speed, fresh=args.fresh))
-    print(f"replayed {result.sent} records in {result.seconds:.1f} s at x{args.speed:g} "
-          f"(at most {result.late_max_ms} ms behind schedule)", file=sys.stderr)  # fmt: skip
+    print(
+        f"replayed {result.sent} records in {result.seconds:.1f} s at x{args.speed:g} "
+        f"(at most {result.late_max_ms} ms behind schedule)",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -299,8 +311,12 @@ def build_parser() -> argparse.ArgumentParser:
         "at a time projects",
     )
     p = add("simulate", cmd_simulate, "Produce simulated regional traffic into Kafka.")
-    p.add_argument("--rate", type=_rate, help="rate multiplier or preset: regional (1), "
-                   "nationwide (25), stress (250); default TIKE_SIM_RATE")  # fmt: skip
+    p.add_argument(
+        "--rate",
+        type=_rate,
+        help="rate multiplier or preset: regional (1), "
+        "nationwide (25), stress (250); default TIKE_SIM_RATE",
+    )
     p.add_argument("--seed", type=int, help="random seed (default TIKE_SIM_SEED)")
     p.add_argument("--region", help="region id (default TIKE_SIM_REGION)")
     p.add_argument("--duration", type=float, help="stop after this many simulated seconds")
@@ -317,19 +333,33 @@ def build_parser() -> argparse.ArgumentParser:
         "team-offline), a YAML file, or `realistic`: the region's rates on the real "
         "clock (default TIKE_SIM_SCENARIO)",
     )
-    p.add_argument("--no-teams", action="store_true",
-                   help="do not play the simulated teams' answers to their offers")  # fmt: skip
+    p.add_argument(
+        "--no-teams",
+        action="store_true",
+        help="do not play the simulated teams' answers to their offers",
+    )
     p = add("loadtest", cmd_loadtest, "Drive a running Tike with a scenario; measure it.")
     p.add_argument("scenario", nargs="?", help="scenario name or YAML file (default: basic)")
-    p.add_argument("--rate", type=_rate, default=1.0,
-                   help="rate multiplier or preset: nationwide (25), stress (250)")  # fmt: skip
+    p.add_argument(
+        "--rate",
+        type=_rate,
+        default=1.0,
+        help="rate multiplier or preset: nationwide (25), stress (250)",
+    )
     p.add_argument("--duration", type=float, default=60.0, help="seconds of real time")
-    p.add_argument("--seed", type=int,
-                   help="random seed of the events (default: a fresh one per run, so a rerun "
-                   "sends new event ids; the report names the seed to repeat a run)")  # fmt: skip
+    p.add_argument(
+        "--seed",
+        type=int,
+        help="random seed of the events (default: a fresh one per run, so a rerun "
+        "sends new event ids; the report names the seed to repeat a run)",
+    )
     p.add_argument("--time-scale", type=float, default=1.0, help="simulated seconds per second")
-    p.add_argument("--idle", type=float, default=0.0,
-                   help="then wait this long and time one more event (e.g. 600)")  # fmt: skip
+    p.add_argument(
+        "--idle",
+        type=float,
+        default=0.0,
+        help="then wait this long and time one more event (e.g. 600)",
+    )
     p.add_argument("--gateway", help="gateway URL (default from TIKE_GATEWAY_HOST/PORT)")
     p.add_argument("--region", help="region id (default TIKE_SIM_REGION)")
     p.add_argument("--out", default="loadtest-report", help="directory for JSON and HTML")
@@ -344,17 +374,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("topics", nargs="*", help="topic names (default: the input topics)")
     p.add_argument("--out", required=True, help="JSON Lines file to write")
-    p.add_argument("--since", metavar="TIME",
-                   help="first record time: ISO 8601 (UTC if no offset) or a time ago (10m, "
-                   "2h, 1d)")  # fmt: skip
+    p.add_argument(
+        "--since",
+        metavar="TIME",
+        help="first record time: ISO 8601 (UTC if no offset) or a time ago (10m, 2h, 1d)",
+    )
     p.add_argument("--until", metavar="TIME", help="last record time, in the same forms")
-    p.add_argument("--duration", metavar="SPAN",
-                   help="length of the window (90s, 10m, 2h, 1d); see below")  # fmt: skip
+    p.add_argument(
+        "--duration", metavar="SPAN", help="length of the window (90s, 10m, 2h, 1d); see below"
+    )
     p = add("replay", cmd_replay, "Replay a recording at xN speed.")
     p.add_argument("recording", help="JSON Lines file written by `tike record`")
     p.add_argument("--speed", type=float, default=1.0, help="speed-up factor (default 1)")
-    p.add_argument("--fresh", action="store_true",
-                   help="new ids, current times, synthetic (else: redeliveries)")  # fmt: skip
+    p.add_argument(
+        "--fresh",
+        action="store_true",
+        help="new ids, current times, synthetic (else: redeliveries)",
+    )
     p = add("example", cmd_example, "Print a valid example event of a kind.")
     p.add_argument("kind", choices=sorted(EXAMPLES))
     p.add_argument("--pretty", action="store_true")

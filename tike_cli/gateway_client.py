@@ -101,8 +101,12 @@ async def fall_alarm(send: Any, municipality: str) -> str:
     from tike.records import stable_id
 
     data = orjson.loads(example("safety_alarm").model_dump_json())
-    data.update(status_code="fall_detected", operator_assessment="no_injury",
-                municipality=municipality, client_flags=[])  # fmt: skip
+    data.update(
+        status_code="fall_detected",
+        operator_assessment="no_injury",
+        municipality=municipality,
+        client_flags=[],
+    )
     await send(topics.ALARMS, data)
     return stable_id("need", "alarm", data["event_id"])
 

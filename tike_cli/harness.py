@@ -90,8 +90,9 @@ class Worker:
     def start(self, timeout: float = 60) -> None:
         with self.log_path.open("ab") as log:
             self.child = spawn("worker", tike_command("worker"), env=self.env, log=log)
-        wait_ready(self.child, lambda: "tike_worker_up 1.0" in self.metrics(), timeout,
-                   self.log_path)  # fmt: skip
+        wait_ready(
+            self.child, lambda: "tike_worker_up 1.0" in self.metrics(), timeout, self.log_path
+        )
 
     def metrics(self) -> str:
         try:
@@ -204,8 +205,9 @@ class Gateway:
     def start(self, timeout: float = 30) -> Gateway:
         with self.log_path.open("ab") as log:
             self.child = spawn("gateway", tike_command("gateway"), env=self.env, log=log)
-        wait_ready(self.child, lambda: _status(self.url + "/healthz") == 200, timeout,
-                   self.log_path)  # fmt: skip
+        wait_ready(
+            self.child, lambda: _status(self.url + "/healthz") == 200, timeout, self.log_path
+        )
         return self
 
     def stop(self) -> None:

@@ -51,8 +51,14 @@ async def http(gateway: Gateway) -> AsyncIterator[httpx.AsyncClient]:
 
 async def _alarm(send: Send, municipality: str, client: str, device: str) -> str:
     data = orjson.loads(example("safety_alarm").model_dump_json())
-    data.update(status_code="fall_detected", operator_assessment="no_injury", client=client,
-                device_id=device, municipality=municipality, client_flags=[])  # fmt: skip
+    data.update(
+        status_code="fall_detected",
+        operator_assessment="no_injury",
+        client=client,
+        device_id=device,
+        municipality=municipality,
+        client_flags=[],
+    )
     await send(topics.ALARMS, data)
     return stable_id("need", "alarm", data["event_id"])
 
