@@ -45,6 +45,7 @@ import itertools
 from tike import topics
 from tike.examples import example
 from tike.records import stable_id
+from tike_cli.gateway_client import responder
 from tike_cli.harness import (
     Collector,
     Feeder,
@@ -65,15 +66,7 @@ async def one_run(broker: str, worker: Worker, early: bool) -> tuple[int, int]:
     intake = await Collector(broker, topics.INTAKE).start()
     prod = await producer(broker)
     for team_id in ("big-a", "big-b"):
-        status = orjson.loads(example("team_status").model_dump_json())
-        status.update(
-            team_id=team_id,
-            team_type="safety_responder",
-            skills=["lifting"],
-            capacity=50,
-            shift=None,
-            coverage=["743"],
-        )
+        status = responder(team_id, capacity=50, coverage=["743"])
         await prod.send_and_wait(topics.TEAM_STATUS, orjson.dumps(status))
     alarms = []
     for i in range(400):

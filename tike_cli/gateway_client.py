@@ -63,6 +63,15 @@ def is_need(need_id: str, **data: Any) -> Callable[[Frame, dict[str, Any]], bool
     return pred
 
 
+def responder(team_id: str, **fields: Any) -> dict[str, Any]:
+    """A safety responder's status report (TeamStatus JSON): on duty, lifting, no shift;
+    ``fields`` set the rest (location, coverage, capacity, ...)."""
+    status: dict[str, Any] = orjson.loads(example("team_status").model_dump_json())
+    status.update(team_id=team_id, team_type="safety_responder", skills=["lifting"], shift=None)
+    status.update(fields)
+    return status
+
+
 async def team_on_duty(
     send: Any, team_id: str, municipality: str, lat: float = 62.8, known_at: str | None = None
 ) -> None:
@@ -70,15 +79,8 @@ async def team_on_duty(
     the worker has applied the report (the team is on the board): a team report and an alarm
     travel on different topics, and the worker may apply them in either order, so an alarm
     sent right after the report can find no team."""
-    status = orjson.loads(example("team_status").model_dump_json())
-    status.update(
-        team_id=team_id,
-        team_type="safety_responder",
-        skills=["lifting"],
-        capacity=50,
-        location={"lat": lat, "lon": 22.84},
-        shift=None,
-        coverage=[municipality],
+    status = responder(
+        team_id, capacity=50, location={"lat": lat, "lon": 22.84}, coverage=[municipality]
     )
     await send(topics.TEAM_STATUS, status)
     if known_at is not None:

@@ -13,6 +13,7 @@ import pytest_asyncio
 
 from tike import topics
 from tike.examples import example
+from tike_cli.gateway_client import responder
 from tike_cli.harness import Collector, Worker
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -34,15 +35,7 @@ async def out(broker: str, worker: Worker) -> AsyncIterator[dict[str, Collector]
 
 async def teams(send: Any, municipality: str, *spec: tuple[str, float]) -> None:
     for team_id, lat in spec:
-        status = orjson.loads(example("team_status").model_dump_json())
-        status.update(
-            team_id=team_id,
-            team_type="safety_responder",
-            skills=["lifting"],
-            location={"lat": lat, "lon": 22.84},
-            shift=None,
-            coverage=[municipality],
-        )
+        status = responder(team_id, location={"lat": lat, "lon": 22.84}, coverage=[municipality])
         await send(topics.TEAM_STATUS, status)
 
 

@@ -14,6 +14,7 @@ import pytest
 from streams.kafka_log import partitions_of, read_partition
 from tike import topics
 from tike.examples import example
+from tike_cli.gateway_client import responder
 from tike_cli.harness import Collector, Worker, lost, producer
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -76,15 +77,7 @@ async def kill_scenario(broker: str, worker: Worker, late: bool) -> None:
     prod = await producer(broker)
     try:
         for team_id in ("big-a", "big-b"):
-            status = orjson.loads(example("team_status").model_dump_json())
-            status.update(
-                team_id=team_id,
-                team_type="safety_responder",
-                skills=["lifting"],
-                capacity=50,
-                shift=None,
-                coverage=["743"],
-            )
+            status = responder(team_id, capacity=50, coverage=["743"])
             await prod.send_and_wait(topics.TEAM_STATUS, orjson.dumps(status))
         await board.wait(lambda d: d["entity"] == "team" and d["id"] == "big-b")
         placed: dict[object, asyncio.Future[Any]] = {}

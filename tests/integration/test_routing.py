@@ -20,6 +20,7 @@ import pytest_asyncio
 from rules.engine import DEFAULT_RULESET
 from tike import topics
 from tike.examples import example
+from tike_cli.gateway_client import responder
 from tike_cli.harness import Collector, Worker
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -57,15 +58,7 @@ async def decisions(broker: str, worker: Worker) -> AsyncIterator[Collector]:
 
 async def test_need_is_routed_to_the_nearest_team_with_explanation(decisions, send) -> None:  # type: ignore[no-untyped-def]
     for team_id, lat in (("sr-near", 62.79), ("sr-far", 62.60)):
-        status = orjson.loads(example("team_status").model_dump_json())
-        status.update(
-            team_id=team_id,
-            team_type="safety_responder",
-            skills=["lifting"],
-            location={"lat": lat, "lon": 22.84},
-            shift=None,
-        )
-        await send(topics.TEAM_STATUS, status)
+        await send(topics.TEAM_STATUS, responder(team_id, location={"lat": lat, "lon": 22.84}))
     await asyncio.sleep(1)  # team state travels through tike.team-state
     alarm = fall()
     await send(topics.ALARMS, alarm)

@@ -15,7 +15,7 @@ from tests.ui_static.conftest import Page
 from tike import topics
 from tike.examples import example
 from tike.records import stable_id
-from tike_cli.gateway_client import tag
+from tike_cli.gateway_client import responder, tag
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -26,16 +26,7 @@ SOINI = "759"  # no team covers it: its needs escalate to the control room at on
 async def on_duty(send: Send, team_id: str, where: tuple[str, float, float]) -> None:
     """A safety responder on duty right at a municipality's centre (on its map circle)."""
     code, lat, lon = where
-    status = orjson.loads(example("team_status").model_dump_json())
-    status.update(
-        team_id=team_id,
-        team_type="safety_responder",
-        skills=["lifting"],
-        capacity=50,
-        location={"lat": lat, "lon": lon},
-        shift=None,
-        coverage=[code],
-    )
+    status = responder(team_id, capacity=50, location={"lat": lat, "lon": lon}, coverage=[code])
     await send(topics.TEAM_STATUS, status)
 
 
