@@ -18,7 +18,6 @@ import argparse
 import asyncio
 import json
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -31,7 +30,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from tike import topics
 from tike.examples import example
-from tike_cli.embedded import free_port
+from tike_cli.harness import interrupt, stack_ports
 
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -115,15 +114,9 @@ def main() -> None:
     parser.add_argument("--gap", type=float, default=7.0, help="idle seconds between probes")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="tike-idle-"))
-    env = dict(os.environ)  # TIKE_* settings pass through (e.g. TIKE_FETCH_MAX_WAIT_MS)
-    kafka = free_port()
-    env.update(
-        TIKE_EMBEDDED_KAFKA_PORT=str(kafka),
-        TIKE_EMBEDDED_REDIS_PORT=str(free_port()),
-        TIKE_GATEWAY_PORT=str(free_port()),
-        TIKE_METRICS_PORT=str(free_port()),
-        TIKE_RUN_DIR=str(tmp / "run"),
-    )
+    # TIKE_* settings pass through (e.g. TIKE_FETCH_MAX_WAIT_MS)
+    env = stack_ports(dict(os.environ, TIKE_RUN_DIR=str(tmp / "run")))
+    kafka = int(env["TIKE_EMBEDDED_KAFKA_PORT"])
     argv = [sys.executable, "-m", "tike_cli", "up"]
     out = subprocess.PIPE
     proc = subprocess.Popen(argv, cwd=tmp, env=env, stdout=out, stderr=subprocess.STDOUT, text=True)
@@ -165,11 +158,7 @@ def main() -> None:
                 }
         print(json.dumps(result, indent=2))
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(40)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        interrupt(proc)
 
 
 if __name__ == "__main__":

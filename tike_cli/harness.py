@@ -6,6 +6,8 @@ import asyncio
 import os
 import random
 import re
+import signal
+import subprocess
 import time
 import urllib.request
 from collections import Counter
@@ -450,3 +452,32 @@ async def fuzz_worker(
     finally:
         await prod.stop()
         await consumer.stop()
+
+
+# --- `tike up` as a user runs it (tests/integration/test_up.py, tests/ui_static, bench) ---
+
+
+def stack_ports(env: dict[str, str]) -> dict[str, str]:
+    """``env`` with free ports for a `tike up` stack's broker, Redis, gateway and metrics."""
+    return {
+        **env,
+        "TIKE_EMBEDDED_KAFKA_PORT": str(free_port()),
+        "TIKE_EMBEDDED_REDIS_PORT": str(free_port()),
+        "TIKE_GATEWAY_PORT": str(free_port()),
+        "TIKE_METRICS_PORT": str(free_port()),
+    }
+
+
+def clean_env() -> dict[str, str]:
+    """This environment without TIKE_* settings."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("TIKE_")}
+
+
+def interrupt(proc: subprocess.Popen[str], timeout: float = 40) -> None:
+    """Stop a `tike up` as Ctrl-C would; kill it if it does not stop within ``timeout``."""
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import signal
 import socket
@@ -20,8 +19,7 @@ import pytest
 
 from tike import topics
 from tike.examples import example
-from tike_cli.embedded import free_port
-from tike_cli.harness import Collector, producer
+from tike_cli.harness import Collector, clean_env, interrupt, producer, stack_ports
 
 
 def _children(pid: int) -> set[int]:
@@ -51,12 +49,8 @@ def _alive(pid: int) -> bool:
 
 
 def _env(tmp: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TIKE_")}
+    env = stack_ports(clean_env())
     env.update(
-        TIKE_EMBEDDED_KAFKA_PORT=str(free_port()),
-        TIKE_EMBEDDED_REDIS_PORT=str(free_port()),
-        TIKE_GATEWAY_PORT=str(free_port()),
-        TIKE_METRICS_PORT=str(free_port()),
         TIKE_TOPIC_PARTITIONS="4",
         TIKE_STATE_DIR=str(tmp / "state"),
     )
@@ -192,13 +186,7 @@ def _links(table: str) -> dict[str, str]:
 def test_make_run_shows_a_living_region_within_30_s(tmp_path: Path) -> None:
     """`make run` is `tike up --simulate` with no settings: within 30 s of the command the
     board has open or dispatched needs and a KPI strip, and the printed links sign in."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TIKE_")}
-    env.update(
-        TIKE_EMBEDDED_KAFKA_PORT=str(free_port()),
-        TIKE_EMBEDDED_REDIS_PORT=str(free_port()),
-        TIKE_GATEWAY_PORT=str(free_port()),
-        TIKE_METRICS_PORT=str(free_port()),
-    )
+    env = stack_ports(clean_env())
     started = time.monotonic()
     proc = _start(tmp_path, env)
     try:
@@ -227,12 +215,7 @@ def test_make_run_shows_a_living_region_within_30_s(tmp_path: Path) -> None:
         assert seen["kpi_needs"] > 0, seen
         assert seen["synthetic_only"], seen
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(40)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
+        interrupt(proc)
 
 
 async def _watch_board(url: str, deadline: float) -> dict[str, Any]:

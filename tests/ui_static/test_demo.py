@@ -5,8 +5,6 @@ of the demo come from (demo-board.png, demo-team.png, demo-rules.png)."""
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 from collections.abc import Iterator
 from typing import Any
@@ -16,7 +14,7 @@ import pytest
 from tests.integration.test_up import _links, _start, _wait_up
 from tests.ui_static.conftest import Page, wait_source_loaded
 from tests.ui_static.test_languages import VISIBLE_TEXT, raw_values
-from tike_cli.embedded import free_port
+from tike_cli.harness import clean_env, interrupt, stack_ports
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -25,25 +23,13 @@ pytestmark = pytest.mark.asyncio(loop_scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     """`tike up --simulate` with nothing set but free ports; yields the printed links."""
     tmp = tmp_path_factory.mktemp("demo")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TIKE_")}
-    env.update(
-        TIKE_EMBEDDED_KAFKA_PORT=str(free_port()),
-        TIKE_EMBEDDED_REDIS_PORT=str(free_port()),
-        TIKE_GATEWAY_PORT=str(free_port()),
-        TIKE_METRICS_PORT=str(free_port()),
-    )
-    proc: subprocess.Popen[str] = _start(tmp, env)
+    proc: subprocess.Popen[str] = _start(tmp, stack_ports(clean_env()))
     try:
         links = _links(_wait_up(proc))
         assert set(links) == {"Board", "Team view", "Rules editor"}
         yield links
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(40)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
+        interrupt(proc)
 
 
 async def _open(browser: Any, url: str, **viewport: int) -> tuple[Any, Page]:
