@@ -24,6 +24,8 @@ from redis.exceptions import RedisError
 
 from gateway import metrics
 from gateway.store import ENTITIES, LEASE, Store
+from streams import compat
+from streams.fetch_wait import FetchWait
 from tike import topics
 from tike.events import entity_id
 from tike.settings import GatewaySettings
@@ -220,11 +222,12 @@ class BoardProjection:
             bootstrap_servers=s.kafka_bootstrap,
             group_id=None,
             enable_auto_commit=False,
-            # A live reader of low-rate topics: a long poll keeps an idle gateway cheap, and
-            # on the embedded broker a record waits about a quarter of it on average.
-            fetch_max_wait_ms=s.fetch_idle_wait,
+            # A live reader of low-rate topics: a long poll keeps an idle gateway cheap; a
+            # short one while records flow keeps the board quick (streams/fetch_wait.py).
+            fetch_max_wait_ms=s.projection_idle_wait,
             auto_offset_reset="earliest",
         )
+        waits = FetchWait(hot_ms=s.fetch_wait_ms, idle_ms=s.projection_idle_wait)
         try:
             await consumer.start()
             # aiokafka 0.14 creates a task as the last step of start(); a stop() before that
@@ -249,6 +252,7 @@ class BoardProjection:
                         await asyncio.sleep(0.5)
                         continue
                 batch = await consumer.getmany(timeout_ms=200, max_records=1000)
+                compat.set_fetch_wait(consumer, waits.after_fetch(bool(batch), time.monotonic()))
                 for tp, msgs in batch.items():
                     if not await self._apply(tp, msgs):
                         await self._reset(consumer, tps)

@@ -287,6 +287,14 @@ async def warm_producer(app: Any, topic_names: Iterable[str]) -> None:
         await producer.partitions_for(name)
 
 
+def set_fetch_wait(consumer: Any, wait_ms: int) -> None:
+    """The wait of a plain aiokafka consumer's next fetch request (its fetcher reads it each
+    time it builds one; aiokafka has no public setter)."""
+    fetcher = getattr(consumer, "_fetcher", None)
+    if fetcher is not None:
+        fetcher._fetch_max_wait_ms = wait_ms
+
+
 # -- the consumer thread -----------------------------------------------------------------
 
 

@@ -344,6 +344,21 @@ class GatewaySettings(CommonSettings):
     projector_lease_s: float = Field(
         5.0, gt=0, description="Lease of the one gateway that projects Kafka into Redis."
     )
+    projection_idle_wait_ms: int | None = Field(
+        None,
+        ge=1,
+        description="Fetch wait of the board projection once no record came for 5 s (empty: "
+        "500 ms on the embedded broker, 1500 on Kafka); while records flow it fetches with "
+        "TIKE_FETCH_MAX_WAIT_MS. Longer is cheaper when idle; the first board change after a "
+        "quiet spell waits up to half of it on the embedded broker.",
+    )
+
+    @property
+    def projection_idle_wait(self) -> int:
+        if self.projection_idle_wait_ms is not None:
+            return max(self.projection_idle_wait_ms, self.fetch_wait_ms)
+        return max(500 if self.embedded else 1500, self.fetch_wait_ms)
+
     map_tiles_url: str | None = Field(
         None,
         description="XYZ tile URL template for the board map (`.../{z}/{x}/{y}.png`); "
