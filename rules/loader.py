@@ -26,7 +26,7 @@ MAX_NODES = 200_000
 RULE_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 SKILL = re.compile(r"^[a-z0-9_]{1,40}$")
 TIME_RANGE = re.compile(r"^(\d{2}):(\d{2})-(\d{2}):(\d{2})$")
-_PLAIN_TAGS = {
+PLAIN_TAGS = {
     "tag:yaml.org,2002:str",
     "tag:yaml.org,2002:int",
     "tag:yaml.org,2002:bool",
@@ -118,7 +118,7 @@ def _check_tree(node: Node, ctx: _Ctx, seen: set[int]) -> bool:
             ctx.error(n, "anchors and aliases are not allowed")
             return False
         seen.add(id(n))
-        if n.tag not in _PLAIN_TAGS:
+        if n.tag not in PLAIN_TAGS:
             ctx.error(n, f"YAML tag {n.tag!r} is not allowed")
             ok = False
         if depth > 12:
@@ -384,7 +384,7 @@ def _at(origin: str, event: yaml.Event, message: str) -> RuleFileError:
     return RuleFileError([RuleError(origin, line, column, message)])
 
 
-def _bounded(text: str, origin: str) -> None:
+def check_bounds(text: str, origin: str) -> None:
     """Refuse a document nested deeper than ``MAX_DEPTH`` or with more than ``MAX_NODES``
     nodes, with the place where it goes too far. Reads the YAML event stream, which PyYAML
     parses without recursion, so a hostile document never reaches the composer."""
@@ -408,9 +408,9 @@ def parse_ruleset(text: str, origin: str, fields: dict[str, Field]) -> Ruleset:
     if len(text.encode()) > MAX_BYTES:
         raise RuleFileError([RuleError(origin, 1, 1, f"file is larger than {MAX_BYTES} bytes")])
     try:
-        _bounded(text, origin)  # before compose, which recurses once per level of nesting
+        check_bounds(text, origin)  # before compose, which recurses once per level of nesting
         root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except RecursionError as exc:  # defensive: _bounded keeps compose far from the limit
+    except RecursionError as exc:  # defensive: check_bounds keeps compose far from the limit
         raise RuleFileError([RuleError(origin, 1, 1, "nesting is too deep")]) from exc
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)

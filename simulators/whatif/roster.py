@@ -39,25 +39,22 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 import tike.data
-from rules.loader import RuleError, RuleFileError
+from rules.loader import (
+    PLAIN_TAGS,
+    SKILL,
+    TIME_RANGE,
+    RuleError,
+    RuleFileError,
+    check_bounds,
+)
 from rules.vocabulary import Priority, Service
 from tike.regions import Registry, distance_km
 
 SHIPPED = Path(tike.data.__file__).resolve().parent / "rosters"
 MAX_BYTES = 1 << 20
 TEAM_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
-SKILL = re.compile(r"^[a-z0-9_]{1,40}$")
-SHIFT = re.compile(r"^(\d{2}):(\d{2})-(\d{2}):(\d{2})$")
+SHIFT = TIME_RANGE
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-_PLAIN_TAGS = {
-    "tag:yaml.org,2002:str",
-    "tag:yaml.org,2002:int",
-    "tag:yaml.org,2002:bool",
-    "tag:yaml.org,2002:null",
-    "tag:yaml.org,2002:float",
-    "tag:yaml.org,2002:seq",
-    "tag:yaml.org,2002:map",
-}
 
 
 class RosterFileError(RuleFileError):
@@ -260,7 +257,7 @@ def _check(node: Node, origin: str) -> list[RuleError]:
             )
             return errors
         seen.add(id(n))
-        if n.tag not in _PLAIN_TAGS:
+        if n.tag not in PLAIN_TAGS:
             errors.append(
                 RosterError(
                     origin, mark.line + 1, mark.column + 1, f"YAML tag {n.tag!r} is not allowed"
@@ -303,7 +300,13 @@ def parse_spec(text: str, origin: str) -> RosterSpec:
     if len(text.encode()) > MAX_BYTES:
         raise RosterFileError([RosterError(origin, 1, 1, "a roster file is at most 1 MiB")])
     try:
+        check_bounds(text, origin)  # before compose, which recurses once per level
         root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except RuleFileError as exc:
+        located: list[RuleError] = [
+            RosterError(e.origin, e.line, e.column, e.message) for e in exc.errors
+        ]
+        raise RosterFileError(located) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)

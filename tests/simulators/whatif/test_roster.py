@@ -77,6 +77,16 @@ def test_yaml_tags_and_aliases_are_refused(registry: Registry) -> None:
         parse_roster("roster: &a x\nregion: *a\n", "t.yaml", registry)
 
 
+def test_a_deeply_nested_roster_is_a_located_error_not_a_recursion_error(
+    registry: Registry,
+) -> None:
+    hostile = "roster: x\nregion: y\nteams: " + "[" * 5000 + "]" * 5000 + "\n"
+    with pytest.raises(RosterFileError, match="nesting is too deep") as caught:
+        parse_roster(hostile, "deep.yaml", registry)
+    (error,) = caught.value.errors
+    assert (error.origin, error.line) == ("deep.yaml", 3)
+
+
 def test_extends_adds_replaces_and_removes_teams(registry: Registry, tmp_path) -> None:  # type: ignore[no-untyped-def]
     path = tmp_path / "more.yaml"
     path.write_text(
