@@ -63,6 +63,21 @@ def is_need(need_id: str, **data: Any) -> Callable[[Frame, dict[str, Any]], bool
     return pred
 
 
+def notice(entity_id: str, version: int = 1, text: str = "x") -> dict[str, Any]:
+    """A control-room notice's board delta (BoardDelta JSON), as the worker would publish it."""
+    return {
+        "kind": "board_delta",
+        "schema_version": 1,
+        "region": "etela-pohjanmaa",
+        "entity": "notice",
+        "id": entity_id,
+        "version": version,
+        "op": "upsert",
+        "at": "2026-11-23T12:00:00+00:00",
+        "data": {"text": text},
+    }
+
+
 def responder(team_id: str, **fields: Any) -> dict[str, Any]:
     """A safety responder's status report (TeamStatus JSON): on duty, lifting, no shift;
     ``fields`` set the rest (location, coverage, capacity, ...)."""

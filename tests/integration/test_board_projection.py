@@ -23,7 +23,7 @@ from gateway.store import Store
 from tests.integration.conftest import Send
 from tike import topics
 from tike.settings import GatewaySettings
-from tike_cli.gateway_client import tag
+from tike_cli.gateway_client import notice, tag
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 REGION = "etela-pohjanmaa"
@@ -44,20 +44,6 @@ async def reader(redis_url: str) -> AsyncIterator[Store]:
     client = aioredis.Redis.from_url(redis_url)
     yield Store(client)
     await client.aclose()
-
-
-def _notice(entity_id: str) -> dict[str, object]:
-    return {
-        "kind": "board_delta",
-        "schema_version": 1,
-        "region": REGION,
-        "entity": "notice",
-        "id": entity_id,
-        "version": 1,
-        "op": "upsert",
-        "at": "2026-11-23T12:00:00+00:00",
-        "data": {"text": "projected"},
-    }
 
 
 async def _projected(store: Store, entity_id: str, timeout: float) -> bool:
@@ -98,7 +84,7 @@ async def test_projector_survives_redis_refusing_right_after_the_consumer_starts
         assert any("Too many connections" in r.getMessage() for r in caplog.records)
         # ... and it projects again by itself.
         entity_id = tag("projected")
-        await send(topics.BOARD, _notice(entity_id), key=REGION.encode())
+        await send(topics.BOARD, notice(entity_id, text="projected"), key=REGION.encode())
         assert await _projected(reader, entity_id, timeout=20), "the projection did not resume"
         assert not task.done()
     finally:

@@ -26,6 +26,7 @@ from tike_cli.gateway_client import (
     get,
     is_need,
     next_frame,
+    notice,
     tag,
     team_on_duty,
     token,
@@ -140,20 +141,6 @@ async def test_a_second_gateway_serves_the_same_state(
         other.stop()
 
 
-def _delta(entity_id: str, version: int, size: int) -> dict[str, object]:
-    return {
-        "kind": "board_delta",
-        "schema_version": 1,
-        "region": "etela-pohjanmaa",
-        "entity": "notice",
-        "id": entity_id,
-        "version": version,
-        "op": "upsert",
-        "at": "2026-11-23T12:00:00+00:00",
-        "data": {"text": "x" * size},
-    }
-
-
 async def test_a_slow_client_does_not_delay_a_fast_one(gateway: Gateway, send: Send) -> None:
     """Board deltas straight onto tike.board (the gateway's input), so that only the gateway
     is measured: a burst the slow client never reads, then one change the fast one must get
@@ -167,13 +154,13 @@ async def test_a_slow_client_does_not_delay_a_fast_one(gateway: Gateway, send: S
         await next_frame(fast)
         await asyncio.gather(
             *(
-                send(topics.BOARD, _delta(f"{burst}-{i}", 1, 8000), key=b"etela-pohjanmaa")
+                send(topics.BOARD, notice(f"{burst}-{i}", 1, "x" * 8000), key=b"etela-pohjanmaa")
                 for i in range(600)
             )
         )
         await until(fast, lambda f, i: i["id"] == f"{burst}-599")
         started = time.monotonic()
-        await send(topics.BOARD, _delta(f"{burst}-probe", 1, 10), key=b"etela-pohjanmaa")
+        await send(topics.BOARD, notice(f"{burst}-probe", 1, "x" * 10), key=b"etela-pohjanmaa")
         await until(fast, lambda f, i: i["id"] == f"{burst}-probe", timeout=10)
         assert time.monotonic() - started < 1.0
         # The slow client was closed with 4408 for being slow, or got coalesced state:
@@ -188,7 +175,7 @@ async def test_a_slow_client_does_not_delay_a_fast_one(gateway: Gateway, send: S
             assert exc.rcvd is not None and exc.rcvd.code == 4408
         except TimeoutError:
             assert frames < 100, f"slow client got {frames} frames, not coalesced"
-    removals = [{**_delta(f"{burst}-{i}", 2, 0), "op": "remove", "data": None} for i in range(600)]
+    removals = [{**notice(f"{burst}-{i}", 2), "op": "remove", "data": None} for i in range(600)]
     await asyncio.gather(*(send(topics.BOARD, r, key=b"etela-pohjanmaa") for r in removals))
 
 
@@ -337,11 +324,11 @@ async def test_more_clients_than_redis_connections_wait_instead_of_being_refused
             assert [f["type"] for f in frames] == ["snapshot"] * 40
             assert [r.status_code for r in responses] == [200] * 20
             probe = tag("pool")
-            await send(topics.BOARD, _delta(probe, 1, 10), key=b"etela-pohjanmaa")
+            await send(topics.BOARD, notice(probe, 1, "x" * 10), key=b"etela-pohjanmaa")
             await asyncio.gather(*(until(ws, lambda f, i: i["id"] == probe) for ws in sockets))
         await send(
             topics.BOARD,
-            {**_delta(probe, 2, 0), "op": "remove", "data": None},
+            {**notice(probe, 2), "op": "remove", "data": None},
             key=b"etela-pohjanmaa",
         )
     finally:

@@ -15,7 +15,7 @@ from websockets.asyncio.client import connect
 from gateway.store import LEASE
 from tests.integration.conftest import Send
 from tike import topics
-from tike_cli.gateway_client import next_frame, tag, token, until
+from tike_cli.gateway_client import next_frame, notice, tag, token, until
 from tike_cli.harness import Gateway
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -27,20 +27,6 @@ def _workers(pid: int) -> list[int]:
     for task in os.listdir(f"/proc/{pid}/task"):
         out += [int(c) for c in Path(f"/proc/{pid}/task/{task}/children").read_text().split()]
     return [c for c in out if b"spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes()]
-
-
-def _notice(entity_id: str, version: int) -> dict[str, object]:
-    return {
-        "kind": "board_delta",
-        "schema_version": 1,
-        "region": "etela-pohjanmaa",
-        "entity": "notice",
-        "id": entity_id,
-        "version": version,
-        "op": "upsert",
-        "at": "2026-11-23T12:00:00+00:00",
-        "data": {"text": "workers"},
-    }
 
 
 async def test_two_worker_processes_share_one_port_and_one_projector(
@@ -68,11 +54,11 @@ async def test_two_worker_processes_share_one_port_and_one_projector(
                 await asyncio.sleep(0.4)
             assert len(holders) == 1 and None not in holders, holders
             probe = tag("workers")
-            await send(topics.BOARD, _notice(probe, 1), key=b"etela-pohjanmaa")
+            await send(topics.BOARD, notice(probe, 1, "workers"), key=b"etela-pohjanmaa")
             await asyncio.gather(*(until(ws, lambda f, i: i["id"] == probe) for ws in sockets))
         await send(
             topics.BOARD,
-            {**_notice(probe, 2), "op": "remove", "data": None},
+            {**notice(probe, 2, "workers"), "op": "remove", "data": None},
             key=b"etela-pohjanmaa",
         )
         assert _workers(gw.child.proc.pid) == workers  # neither process died meanwhile
