@@ -12,8 +12,11 @@ version of a real need entity. The probe carries ``data.bench = {probe, sent_at}
 (``time.time()`` just before the produce), which the projector and the fan-out pass on
 unchanged, so every client computes its own delivery latency on the same clock.
 
-Clients run in ``--workers`` separate processes (``websockets`` asyncio client, many
-connections each, permessage-deflate offered as browsers do unless ``--compression none``).
+Clients run in ``--workers`` separate processes, many connections each, permessage-deflate
+offered as browsers do unless ``--compression none``. ``--client raw`` (the default) is a lean
+protocol client that inflates every frame but parses JSON only for the snapshot and the frames
+that carry a probe, so the load side costs little of the two cores; ``--client websockets``
+uses the ``websockets`` asyncio client and parses every frame, as a browser does.
 Latency is produce → Kafka → gateway projector → Redis → fan-out reader → per-client outbox
 → frame pacing (at most ``TIKE_WS_MAX_FPS`` = 10 frames/s per client, so up to 100 ms of
 waiting is included by design) → socket → client. A separate Redis reader in this process
@@ -39,11 +42,13 @@ import re
 import sys
 import tempfile
 import time
+import zlib
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import orjson
 
@@ -126,13 +131,149 @@ class Conn:
         self.probes: dict[int, float] = {}  # probe -> receive time (time.time())
 
 
-async def _client_main(pipe: Connection, url: str, n: int, concurrency: int, deflate: bool) -> None:
+_PROBE = re.compile(rb'"bench":\{"probe":(\d+)')  # orjson keeps the probe's key order
+
+
+class _RawWs(asyncio.Protocol):
+    """A lean websocket client for the load side of the bench: it inflates every frame
+    (permessage-deflate as negotiated) and counts it, but parses JSON only for the snapshot
+    and for frames that carry a probe. The `websockets` client (``--client websockets``) also
+    parses every frame, as a browser would; on two shared cores its cost, not the gateway's,
+    sets the latency at thousands of clients."""
+
+    def __init__(
+        self, host: str, path: str, conn: Conn, ready: asyncio.Future[bytes], deflate: bool
+    ) -> None:
+        self.host, self.path, self.conn, self.ready = host, path, conn, ready
+        self.deflate = deflate
+        self.transport: asyncio.Transport | None = None
+        self.buf = bytearray()
+        self.handshaken = False
+        self.inflate: Any = None
+        self.fragments: list[bytes] = []
+        self.fragment_compressed = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        import base64
+
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        key = base64.b64encode(os.urandom(16)).decode()
+        transport.write(
+            (
+                f"GET {self.path} HTTP/1.1\r\nHost: {self.host}\r\nUpgrade: websocket\r\n"
+                f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+                "Sec-WebSocket-Version: 13\r\n"
+                + (
+                    "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n"
+                    if self.deflate
+                    else ""
+                )
+                + "\r\n"
+            ).encode()
+        )
+
+    def data_received(self, data: bytes) -> None:
+        self.buf += data
+        if not self.handshaken:
+            end = self.buf.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            head = bytes(self.buf[:end]).decode("latin-1")
+            del self.buf[: end + 4]
+            if " 101 " not in head.split("\r\n", 1)[0]:
+                self._fail(f"handshake: {head.splitlines()[0][:80]}")
+                return
+            self.handshaken = True
+            if "permessage-deflate" in head.lower():
+                bits = 15
+                for part in head.lower().split("server_max_window_bits=")[1:]:
+                    bits = int(part.split(";")[0].split("\r")[0].strip() or 15)
+                self.inflate = zlib.decompressobj(-bits)
+        self._frames()
+
+    def _frames(self) -> None:
+        buf = self.buf
+        while len(buf) >= 2:
+            b0, b1 = buf[0], buf[1]
+            length, at = b1 & 0x7F, 2
+            if length == 126:
+                if len(buf) < 4:
+                    return
+                length, at = int.from_bytes(buf[2:4], "big"), 4
+            elif length == 127:
+                if len(buf) < 10:
+                    return
+                length, at = int.from_bytes(buf[2:10], "big"), 10
+            if len(buf) < at + length:
+                return
+            payload = bytes(buf[at : at + length])
+            del buf[: at + length]
+            opcode = b0 & 0x0F
+            if opcode == 0x9:  # ping: answer, masked as a client must
+                self._send(0xA, payload)
+            elif opcode == 0x8:
+                self.conn.closed = int.from_bytes(payload[:2], "big") if payload else 1005
+                if self.transport is not None:
+                    self.transport.close()
+                return
+            elif opcode in (0x1, 0x2, 0x0):
+                if opcode:
+                    self.fragment_compressed = bool(b0 & 0x40)
+                self.fragments.append(payload)
+                if b0 & 0x80:
+                    body = b"".join(self.fragments)
+                    self.fragments = []
+                    if self.fragment_compressed and self.inflate is not None:
+                        body = self.inflate.decompress(body + b"\x00\x00\xff\xff")
+                    self._message(body)
+
+    def _message(self, body: bytes) -> None:
+        now = time.time()
+        c = self.conn
+        if not self.ready.done():
+            self.ready.set_result(body)
+            return
+        c.frames += 1
+        if b'"snapshot"' in body[:64]:
+            c.resyncs += 1
+        for probe in _PROBE.findall(body):
+            c.probes.setdefault(int(probe), now)
+
+    def _send(self, opcode: int, payload: bytes) -> None:
+        if self.transport is None or self.transport.is_closing():
+            return
+        mask = os.urandom(4)
+        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+        self.transport.write(bytes([0x80 | opcode, 0x80 | len(payload)]) + mask + masked)
+
+    def close(self) -> None:
+        self._send(0x8, (1000).to_bytes(2, "big"))
+        if self.transport is not None:
+            self.transport.close()
+
+    def _fail(self, why: str) -> None:
+        if not self.ready.done():
+            self.ready.set_exception(ConnectionError(why))
+        if self.transport is not None:
+            self.transport.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.conn.closed is None:
+            self.conn.closed = -1
+        self._fail("connection lost before the snapshot")
+
+
+async def _client_main(
+    pipe: Connection, url: str, n: int, concurrency: int, deflate: bool, kind: str
+) -> None:
     from websockets.asyncio.client import ClientConnection, connect
 
     loop = asyncio.get_running_loop()
     conns: list[Conn] = []
     sockets: list[ClientConnection] = []
     readers: list[asyncio.Task[None]] = []
+    raws: list[_RawWs] = []
     connect_s: list[float] = []
     snapshot_bytes: list[int] = []
     errors: dict[str, int] = {}
@@ -153,6 +294,32 @@ async def _client_main(pipe: Connection, url: str, n: int, concurrency: int, def
         except Exception:
             pass
         c.closed = ws.close_code if ws.close_code is not None else -1
+
+    async def open_raw() -> None:
+        async with sem:
+            started = time.monotonic()
+            parts = urlsplit(url)
+            c = Conn()
+            ready: asyncio.Future[bytes] = loop.create_future()
+            try:
+                _, proto = await loop.create_connection(
+                    lambda: _RawWs(parts.netloc, f"{parts.path}?{parts.query}", c, ready, deflate),
+                    parts.hostname or "127.0.0.1",
+                    parts.port or 80,
+                )
+                raw = await asyncio.wait_for(ready, 300)
+            except Exception as exc:
+                key = f"{type(exc).__name__}: {str(exc)[:80]}"
+                errors[key] = errors.get(key, 0) + 1
+                return
+            if orjson.loads(raw).get("type") != "snapshot":
+                errors["first frame not a snapshot"] = (
+                    errors.get("first frame not a snapshot", 0) + 1
+                )
+            connect_s.append(time.monotonic() - started)
+            snapshot_bytes.append(len(raw))
+            conns.append(c)
+            raws.append(proto)
 
     async def open_one() -> None:
         async with sem:
@@ -186,7 +353,8 @@ async def _client_main(pipe: Connection, url: str, n: int, concurrency: int, def
     pipe.send(("hello", os.getpid()))
     await loop.run_in_executor(None, pipe.recv)  # "go"
     started = time.monotonic()
-    await asyncio.gather(*(open_one() for _ in range(n)))
+    opener = open_raw if kind == "raw" else open_one
+    await asyncio.gather(*(opener() for _ in range(n)))
     pipe.send(
         (
             "ready",
@@ -218,19 +386,28 @@ async def _client_main(pipe: Connection, url: str, n: int, concurrency: int, def
                 await ws.close()
 
     await asyncio.gather(*(close(ws) for ws in sockets))
+    for proto in raws:
+        proto.close()
     for task in readers:
         task.cancel()
     pipe.send(("results", results))
 
 
-def client_process(pipe: Connection, url: str, n: int, concurrency: int, deflate: bool) -> None:
-    asyncio.run(_client_main(pipe, url, n, concurrency, deflate))
+def client_process(
+    pipe: Connection, url: str, n: int, concurrency: int, deflate: bool, kind: str
+) -> None:
+    # The load side yields the cores to the gateway and its broker and Redis when they
+    # contend, as clients on other machines would; it still gets whatever they leave.
+    os.nice(10)
+    asyncio.run(_client_main(pipe, url, n, concurrency, deflate, kind))
 
 
 class ClientPool:
     """``workers`` processes holding ``n`` connections between them."""
 
-    def __init__(self, url: str, n: int, workers: int, concurrency: int, deflate: bool) -> None:
+    def __init__(
+        self, url: str, n: int, workers: int, concurrency: int, deflate: bool, kind: str
+    ) -> None:
         ctx = mp.get_context("spawn")
         self.pipes: list[Connection] = []
         self.procs: list[Any] = []
@@ -240,7 +417,9 @@ class ClientPool:
                 continue
             mine, theirs = ctx.Pipe()
             proc = ctx.Process(
-                target=client_process, args=(theirs, url, share, concurrency, deflate), daemon=True
+                target=client_process,
+                args=(theirs, url, share, concurrency, deflate, kind),
+                daemon=True,
             )
             proc.start()
             self.pipes.append(mine)
@@ -459,6 +638,41 @@ async def _healthz_ms(port: int) -> float:
     return (time.monotonic() - started) * 1000
 
 
+async def _gc_pauses(port: int) -> dict[str, list[float]] | None:
+    """The gateway's ``tike_gc_pause_seconds`` per generation: [count, sum of seconds]
+    (None for a gateway without the metric, e.g. the baseline)."""
+    reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), 30)
+    try:
+        writer.write(b"GET /metrics HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n")
+        await writer.drain()
+        body = (await asyncio.wait_for(reader.read(), 30)).decode(errors="replace")
+    finally:
+        writer.close()
+        with contextlib.suppress(Exception):
+            await writer.wait_closed()
+    out: dict[str, list[float]] = {}
+    for m in re.finditer(
+        r'^tike_gc_pause_seconds_(count|sum)\{generation="(\d)"\} ([0-9.e+-]+)$', body, re.M
+    ):
+        out.setdefault(m[2], [0.0, 0.0])[0 if m[1] == "count" else 1] = float(m[3])
+    return out or None
+
+
+def _gc_delta(
+    before: dict[str, list[float]] | None, after: dict[str, list[float]] | None
+) -> dict[str, Any] | None:
+    if after is None:
+        return None
+    before = before or {}
+    return {
+        gen: {
+            "collections": int(c - before.get(gen, [0, 0])[0]),
+            "pause_s": round(t - before.get(gen, [0, 0])[1], 3),
+        }
+        for gen, (c, t) in sorted(after.items())
+    }
+
+
 async def _sample(
     port: int,
     pids: dict[str, list[int]],
@@ -555,14 +769,18 @@ def start_gateway(
 
     # The harness's lease is 2 s (for fast fail-over tests); the production default is 5 s.
     extra = {"TIKE_LOG_LEVEL": "warning", "TIKE_PROJECTOR_LEASE_S": "5"}
-    if args.compression == "none" and variant == "new":
+    if args.compression == "none" and variant.startswith("new"):
         extra["TIKE_WS_COMPRESSION"] = "false"
+    if variant.startswith("new+"):  # --also-env
+        key, _, value = variant[4:].partition("=")
+        extra[key] = value
     gw = Gateway.create(broker, redis_url, log, **extra)
     argv = tike_command("gateway")
     cwd = None
     if variant == "old":
         gw.env["PYTHONPATH"] = str(args.baseline)
         cwd = args.baseline  # `python -m` puts the working directory first on sys.path
+        argv = [sys.executable, "-m", "tike", "gateway"]  # the CLI's module before tike_cli
     elif args.gateway_workers > 1:
         argv += ["--workers", str(args.gateway_workers)]
     with log.open("ab") as out:
@@ -578,7 +796,7 @@ def start_gateway(
             return False
 
     wait_ready(gw.child, ready, 60, log)
-    if args.gateway_workers > 1 and variant == "new":
+    if args.gateway_workers > 1 and variant.startswith("new"):
         deadline = time.monotonic() + 60
         while len(gateway_pids(gw.child.proc.pid)) < args.gateway_workers + 1:
             if time.monotonic() > deadline:
@@ -671,22 +889,26 @@ async def _probe_round(
     pool: ClientPool,
     connected: int,
     probes: list[int],
-) -> dict[int, float]:
+    lead: list[int],
+) -> tuple[dict[int, float], dict[int, float]]:
+    """Send ``lead`` then ``probes`` at ``--rate``, one paced sequence; wait for every
+    delivery. Returns the send times of the counted probes and of the lead-in ones."""
     sent: dict[int, float] = {}
+    lead_sent: dict[int, float] = {}
     earlier = await asyncio.to_thread(pool.received)  # deliveries of the rounds before
     t1 = time.monotonic()
-    for i, probe in enumerate(probes):
+    for i, probe in enumerate([*lead, *probes]):
         delay = t1 + i / args.rate - time.monotonic()
         if delay > 0:
             await asyncio.sleep(delay)
-        sent[probe] = await _send_probe(prod, board, probe)
-    want = earlier + connected * len(probes)
+        (lead_sent if i < len(lead) else sent)[probe] = await _send_probe(prod, board, probe)
+    want = earlier + connected * (len(lead) + len(probes))
     deadline = time.monotonic() + args.grace
     while time.monotonic() < deadline:
         if await asyncio.to_thread(pool.received) >= want:
             break
         await asyncio.sleep(0.5)
-    return sent
+    return sent, lead_sent
 
 
 def _latencies(results: list[dict[str, Any]], sent: dict[int, float]) -> list[float]:
@@ -726,6 +948,8 @@ async def run_size(
         _redis_arrivals(redis_url, board_key(REGION) + ":stream", arrivals)
     )
     sent_slow: dict[int, float] = {}
+    gc_at: dict[str, dict[str, list[float]] | None] = {}
+    lead_sent: dict[int, float] = {}
     try:
         pids = gateway_pids(gw.child.proc.pid)
         path = f"/ws/board?region={REGION}&token={token('control_room')}"
@@ -743,15 +967,18 @@ async def run_size(
 
         deflate = args.compression == "deflate"
         pool = await asyncio.to_thread(
-            ClientPool, url, n, args.workers, args.connect_concurrency, deflate
+            ClientPool, url, n, args.workers, args.connect_concurrency, deflate, args.client
         )
         groups = {"gateway": pids, "clients": pool.pids, "driver": [os.getpid()], **infra}
         sampler = asyncio.create_task(
             _sample(int(gw.env["TIKE_GATEWAY_PORT"]), groups, redis_url, phase, samples)
         )
+        port = int(gw.env["TIKE_GATEWAY_PORT"])
+        gc_at["connect"] = await _gc_pauses(port)
         cpu0, ccpu0, t0 = _tree(pids, "cpu"), pool.cpu(), time.monotonic()
         host0 = host_cpu_seconds()
         ready = await asyncio.to_thread(pool.connect_all, 900)
+        gc_at["connected"] = await _gc_pauses(port)
         connect_wall = time.monotonic() - t0
         cpu_connect = _tree(pids, "cpu") - cpu0
         host_connect = host_cpu_seconds() - host0
@@ -766,14 +993,17 @@ async def run_size(
         fds_after = sum(fds(p) for p in pids)
 
         # Probes, paced.
+        lead = list(range(next_probe[0], next_probe[0] + args.lead_in))
+        next_probe[0] += args.lead_in
         probes = list(range(next_probe[0], next_probe[0] + args.events))
         next_probe[0] += args.events
         phase[0] = "probes"
+        gc_at["probes"] = await _gc_pauses(port)
         frames0 = await asyncio.to_thread(pool.frames)
         cpu1, ccpu1, t1 = _tree(pids, "cpu"), pool.cpu(), time.monotonic()
         host1 = host_cpu_seconds()
         spy = _py_spy(args, pids, f"{variant}-{n}", args.events / args.rate + 2)
-        sent = await _probe_round(args, prod, board, pool, connected, probes)
+        sent, lead_sent = await _probe_round(args, prod, board, pool, connected, probes, lead)
         probe_wall = time.monotonic() - t1
         profile = await asyncio.to_thread(_py_spy_top, spy)
         host_probe = host_cpu_seconds() - host1
@@ -781,15 +1011,20 @@ async def run_size(
         client_cpu_probe = pool.cpu() - ccpu1
         frames_probe = await asyncio.to_thread(pool.frames) - frames0
         rss_probes = _tree(pids, "VmRSS")
+        gc_at["probed"] = await _gc_pauses(port)
         hwm = _tree(pids, "VmHWM")
         if args.slow:
             # The same again with clients that never read: how much do they move the others?
             phase[0] = "slow"
             slow = await _slow_clients(int(gw.env["TIKE_GATEWAY_PORT"]), path, args.slow)
             await asyncio.sleep(1.0)
+            lead_slow = list(range(next_probe[0], next_probe[0] + args.lead_in))
+            next_probe[0] += args.lead_in
             probes_slow = list(range(next_probe[0], next_probe[0] + args.events))
             next_probe[0] += args.events
-            sent_slow = await _probe_round(args, prod, board, pool, connected, probes_slow)
+            sent_slow, _ = await _probe_round(
+                args, prod, board, pool, connected, probes_slow, lead_slow
+            )
         results = await asyncio.to_thread(pool.stop)
         client_cpu_connect = ccpu1 - ccpu0
     finally:
@@ -852,8 +1087,11 @@ async def run_size(
         "snapshot_bytes_median": snap[len(snap) // 2] if snap else None,
         "probes": len(probes),
         "probe_rate_per_s": args.rate,
+        "lead_in_probes": len(lead_sent),
+        "lead_in_delivery_ms": summary(_latencies(results, lead_sent)),
         "delivery_ms": lat,
         "first_client_per_probe_ms": summary(first),
+        "per_probe_last_client_ms": [round(x, 1) for x in last],
         "last_client_per_probe_ms": summary(last),
         "produce_to_redis_ms": summary(to_redis),
         "redis_to_client_ms": summary(fanout),
@@ -883,6 +1121,11 @@ async def run_size(
             "probes": round(100 * client_cpu_probe / probe_wall, 1),
         },
         "frames_delivered_during_probes": frames_probe,
+        "gateway_gc_pauses": {
+            "connect": _gc_delta(gc_at.get("connect"), gc_at.get("connected")),
+            "probes": _gc_delta(gc_at.get("probes"), gc_at.get("probed")),
+            "note": "tike_gc_pause_seconds of the process that answered /metrics",
+        },
         "gateway_cpu_us_per_delivered_frame": round(1e6 * cpu_probe / max(1, frames_probe), 1),
         "slow_clients": args.slow,
         "delivery_ms_with_slow_clients": slow_lat,
@@ -954,6 +1197,14 @@ def main() -> None:
     parser.add_argument("--clients", default="100,1000,5000", help="comma-separated sizes")
     parser.add_argument("--events", type=int, default=50, help="probe events per size")
     parser.add_argument("--rate", type=float, default=5.0, help="probe events per second")
+    parser.add_argument(
+        "--lead-in",
+        type=int,
+        default=5,
+        help="probes sent at --rate just before each counted round and reported apart "
+        "(`lead_in_delivery_ms`): after the idle phase, the board projection's first fetch "
+        "waits up to half its idle wait on the embedded broker (TIKE_PROJECTION_IDLE_WAIT_MS)",
+    )
     parser.add_argument("--workers", type=int, default=2, help="client processes")
     parser.add_argument(
         "--connect-concurrency",
@@ -966,6 +1217,14 @@ def main() -> None:
         choices=("deflate", "none"),
         default="deflate",
         help="offer permessage-deflate (browsers do) or not",
+    )
+    parser.add_argument(
+        "--client",
+        choices=("raw", "websockets"),
+        default="raw",
+        help="raw: a lean protocol client that inflates every frame and parses only the "
+        "snapshot and probe frames (the load side costs little); websockets: the `websockets` "
+        "asyncio client, parsing every frame as a browser does",
     )
     parser.add_argument("--teams", type=int, default=37, help="teams on the seeded board")
     parser.add_argument("--needs", type=int, default=50, help="open needs on the seeded board")
@@ -1010,6 +1269,14 @@ def main() -> None:
         help="record the gateway with py-spy during the probes into this folder (collapsed "
         "stacks) and report the top functions",
     )
+    parser.add_argument(
+        "--also-env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="also run this checkout's gateway with this setting, in the same run (a variant "
+        "named new+KEY=VALUE; repeatable), e.g. TIKE_GC_FREEZE=false",
+    )
     parser.add_argument("--out", type=Path, help="write the JSON here too")
     args = parser.parse_args()
     sizes = [int(s) for s in args.clients.split(",") if s.strip()]
@@ -1036,6 +1303,7 @@ def main() -> None:
             "slow_clients": args.slow,
             "client_processes": args.workers,
             "compression": args.compression,
+            "client": args.client,
             "board": {
                 "entities": board.entities,
                 "teams": args.teams,
@@ -1064,6 +1332,7 @@ def main() -> None:
     async def run_all() -> None:
         next_probe = [0]
         variants = ["old", "new"] if args.baseline else ["new"]
+        variants += [f"new+{kv}" for kv in args.also_env]
         for n, variant in [(n, v) for n in sizes for v in variants]:
             print(f"{n} clients, {variant} gateway ...", file=sys.stderr)
             result = await run_size(

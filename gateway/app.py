@@ -37,6 +37,7 @@ from gateway.store import Store
 from tike import __version__, logs
 from tike.regions import load_registry
 from tike.settings import GatewaySettings
+from tike_core.gc_watch import GcWatch
 
 log = logging.getLogger(__name__)
 UI_DIR = Path(__file__).resolve().parent.parent / "ui_static"
@@ -214,6 +215,11 @@ def create_app(settings: GatewaySettings | None = None, project: bool = True) ->
         app.state.projector = projector
         app.state.revocations = Revocations(store, settings.ws_auth_check_s)
         app.state.lease_watch = LeaseWatch(redis, settings.projector_lease_s)
+        gc_watch = GcWatch(
+            lambda generation, s: metrics.GC_PAUSE_SECONDS.labels(str(generation)).observe(s),
+            freeze=settings.gc_freeze,
+            call_soon=asyncio.get_running_loop().call_soon_threadsafe,
+        ).install()
         tasks = [
             asyncio.create_task(app.state.revocations.run(), name="revocations"),
             asyncio.create_task(app.state.lease_watch.run(), name="projection lease watch"),
@@ -231,6 +237,7 @@ def create_app(settings: GatewaySettings | None = None, project: bool = True) ->
             for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
+            gc_watch.uninstall()
             await app.state.hub.close()
             await app.state.commands.close()
             for client in (redis, readers, projecting):

@@ -111,6 +111,10 @@ class Commands:
                         bootstrap_servers=self.settings.kafka_bootstrap,
                         acks="all",
                         linger_ms=0,
+                        # A burst of socket opens or closes logs one access record each: in
+                        # 16 KiB batches (aiokafka's default) 5,000 closes at once timed out on
+                        # the embedded broker and lost most of their records.
+                        max_batch_size=512 * 1024,
                         request_timeout_ms=10000,
                     )
                     await producer.start()

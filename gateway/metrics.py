@@ -121,3 +121,11 @@ REVOCATION_REFRESH_ERRORS = Counter(
     "Failed reloads of the revoked token ids (open sockets keep the ids known before).",
     registry=REGISTRY,
 )
+GC_PAUSE_SECONDS = Histogram(
+    "tike_gc_pause_seconds",
+    "Python garbage collector pauses of this gateway process, by generation (they stop every "
+    "socket's writes).",
+    ["generation"],
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+    registry=REGISTRY,
+)

@@ -126,12 +126,15 @@ class Socket:
     (asyncio's high-water mark: a reader that does not read gets nothing more until it does).
     """
 
-    __slots__ = ("_fmt", "listener", "proto")
+    __slots__ = ("_fmt", "listener", "paused", "proto")
 
     def __init__(self, proto: FanoutProtocol) -> None:
         self.proto = proto
         self.listener: Callable[[bool], None] | None = None
         self._fmt: int | None = None
+        #: The transport is over its high-water mark (kept by the protocol's pause and resume
+        #: callbacks rather than asked of its event on every write).
+        self.paused = False
 
     @property
     def fmt(self) -> int:
@@ -142,10 +145,6 @@ class Socket:
                 if isinstance(ext, PerMessageDeflate):
                     self._fmt = ext.local_max_window_bits
         return self._fmt
-
-    @property
-    def paused(self) -> bool:
-        return not self.proto.writable.is_set()
 
     @property
     def open(self) -> bool:
@@ -159,13 +158,24 @@ class Socket:
         )
 
     def write(self, frame: Frame) -> bool:
-        """Write ``frame`` now (it may pause the socket). False if the socket is not open."""
-        if not self.open:
+        """Write ``frame`` now (it may pause the socket). False if the socket is not open.
+        The fan-out's inner loop: the checks of :attr:`open` inline, the format cached."""
+        p = self.proto
+        transport = p.transport
+        if (
+            p.close_sent
+            or p.disconnected
+            or transport.is_closing()
+            or not p.handshake_complete
+            or p.conn.state is not State.OPEN
+        ):
             return False
-        self.proto.transport.write(frame.wire(self.fmt))
+        fmt = self._fmt if self._fmt is not None else self.fmt
+        transport.write(frame.wire(fmt))
         return True
 
     def changed(self, paused: bool) -> None:
+        self.paused = paused
         if self.listener is not None:
             self.listener(paused)
 

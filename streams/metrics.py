@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram
+
+from tike_core.gc_watch import GcWatch
 
 EVENTS_IN = Counter("tike_events_in_total", "Records consumed, per topic.", ["topic"])
 EVENTS_OUT = Counter("tike_events_out_total", "Records produced, per topic.", ["topic"])
@@ -151,16 +152,4 @@ def clear_situation() -> None:
 
 def watch_gc() -> None:
     """Time each garbage collection into ``tike_gc_pause_seconds``."""
-    import gc
-
-    started: list[float] = []
-
-    def callback(phase: str, info: dict[str, int]) -> None:
-        if phase == "start":
-            started[:] = [time.perf_counter()]
-        elif started:
-            GC_PAUSE_SECONDS.labels(str(info.get("generation"))).observe(
-                time.perf_counter() - started[0]
-            )
-
-    gc.callbacks.append(callback)
+    GcWatch(lambda generation, s: GC_PAUSE_SECONDS.labels(str(generation)).observe(s)).install()

@@ -335,6 +335,13 @@ class GatewaySettings(CommonSettings):
         "websocket close 1011). A gateway busy with a burst of websocket handshakes can take "
         "seconds to hand one over (5 s refused one client in 1,000 in the fan-out benchmark).",
     )
+    gc_freeze: bool = Field(
+        True,
+        description="Move the survivors of each full garbage collection into Python's "
+        "permanent generation, so that a process holding thousands of sockets does not stop "
+        "for a whole-heap walk on every quarter of growth (every 20th time they are put back "
+        "and freed if garbage). `tike_gc_pause_seconds` shows the pauses.",
+    )
     board_stream_maxlen: int = Field(
         10000, ge=100, description="Board deltas kept in Redis for clients that resume."
     )
