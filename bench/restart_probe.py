@@ -243,6 +243,9 @@ async def failover_run(
         "needs missing": sum(1 for n in want if n not in need_at),
         "decisions missing": sum(1 for n in want if n not in decided_at),
         "needs repeated": sum(1 for n in want if need_count[n] > 1),
+        # Tansu 0.6.0 makes a member that rejoins, and is not the group's recorded leader,
+        # wait 3 s (PAUSE_MS): the survivor pays it when the victim led the group.
+        "victim led the group": float(_led(victim, survivor, killed_wall)),
         "survivor join attempts": sum(1 for _, m in lines if "(Re-)joining group" in m),
         # a worker's joins before the kill: 2 for the first (its own, the second's), 1 for the
         # second; more is a spurious rebalance
@@ -254,6 +257,22 @@ async def failover_run(
         )
         - 3,
     }
+
+
+def _led(victim: Worker, survivor: Worker, before: float) -> bool:
+    """Whether ``victim`` was the last of the two elected group leader before ``before``."""
+
+    def last(w: Worker) -> float:
+        return max(
+            (
+                at
+                for at, m in log_times(w.log_path, 0)
+                if "Elected group leader" in m and at < before
+            ),
+            default=float("-inf"),
+        )
+
+    return last(victim) > last(survivor)
 
 
 def timed_runs(args: argparse.Namespace) -> None:
