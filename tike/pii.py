@@ -86,6 +86,18 @@ def mask_bytes(raw: bytes) -> bytes:
     return bytes(out)
 
 
+def raw_may_hold_code(raw: bytes) -> bool:
+    """False only if no string or key of the JSON text ``raw`` can hold an identity code.
+
+    Without a backslash escape, every character of a JSON string appears verbatim in the
+    text, so a string that holds a code puts a candidate in the text itself (a preceding
+    digit stays a digit, and an escape would need a backslash). One search over the bytes
+    then clears a record instead of a walk over its decoded strings; a record that may hold
+    one (a candidate anywhere, even in a number, or any escape) is walked with
+    :func:`find_in`."""
+    return b"\\" in raw or _CANDIDATE_BYTES.search(raw) is not None
+
+
 def find_in(obj: Any, path: str = "", depth: int = 0) -> str | None:
     """The path (``location.place``, ``skills[2]``) of the first string, or mapping key, of a
     decoded JSON value that holds an identity code; None if there is none."""
