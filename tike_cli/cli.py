@@ -106,6 +106,7 @@ def cmd_loadtest(args: argparse.Namespace) -> int:
             time_scale=args.time_scale,
             idle_s=args.idle,
             progress=sys.stderr.isatty() or args.progress,
+            warmup_s=args.warmup,
         )
     )
     js, html = write_report(result, Path(args.out))
@@ -347,6 +348,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="rate multiplier or preset: nationwide (25), stress (250)",
     )
     p.add_argument("--duration", type=float, default=60.0, help="seconds of real time")
+    p.add_argument(
+        "--warmup",
+        type=float,
+        default=0.0,
+        help="seconds of the same traffic before the measured --duration; their needs are "
+        "reported apart (the first heartbeat of every device is one-off work)",
+    )
     p.add_argument(
         "--seed",
         type=int,

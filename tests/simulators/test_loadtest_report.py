@@ -110,3 +110,20 @@ def test_the_report_names_the_seed(tmp_path: Path) -> None:
     )
     assert text.count('class="panel"') == 2
     assert '"seed": 123456789' in js.read_text()
+
+
+def test_needs_acked_during_the_warmup_are_reported_apart() -> None:
+    import time
+
+    from simulators.loadtest import Measure
+
+    m = Measure()
+    m.warmup_until = time.monotonic() + 60
+    m.acked("warm-need")
+    m.warmup_until = time.monotonic() - 1
+    m.acked("steady-need")
+    m.acked("warm-need")  # a second ack does not move a need out of the warm-up
+    m.decided.update({"warm-need": 900.0, "steady-need": 40.0})
+    assert m.warm == {"warm-need"}
+    assert m.latencies(m.decided) == [40.0]
+    assert m.latencies(m.decided, warm=True) == [900.0]
