@@ -193,7 +193,8 @@ class WorkerSettings(CommonSettings):
         None,
         gt=0,
         description="Group session timeout; empty means 30 (`kafka`) or 4 (`embedded`: a "
-        "killed worker's partitions move in about 1.5 x this, docs/performance.md).",
+        "killed worker's partitions move after about this, plus 3 s when it led the group, "
+        "docs/performance.md).",
     )
     stream_buffer_maxsize: int = Field(
         1024, ge=16, description="Per-stream buffer before backpressure (Faust: 4096)."
