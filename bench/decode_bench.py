@@ -28,13 +28,6 @@ from tike.events import screened
 from tike.regions import load_registry
 from tike_core.decode import decode
 
-KIND_OF_TOPIC = {
-    topics.ALARMS: "safety_alarm",
-    topics.TRANSPORTS: "transport_request",
-    topics.CALLS_116117: "call_116117",
-    topics.TEAM_STATUS: "team_status",
-}
-
 
 def scenario_records(name: str, count: int) -> list[tuple[str, bytes]]:
     """``count`` input records of scenario ``name``, encoded as `tike loadtest` sends them."""
@@ -47,9 +40,11 @@ def scenario_records(name: str, count: int) -> list[tuple[str, bytes]]:
     while len(out) < count:
         t += 60.0
         for _, (topic, _key, event) in sim.events_until(t):
-            if topic in KIND_OF_TOPIC:
+            if topic in topics.INPUT_KINDS:
                 event = stamp(event, datetime.now(UTC))
-                out.append((KIND_OF_TOPIC[topic], event.__pydantic_serializer__.to_json(event)))
+                out.append(
+                    (topics.INPUT_KINDS[topic], event.__pydantic_serializer__.to_json(event))
+                )
     return out[:count]
 
 

@@ -22,15 +22,6 @@ import orjson
 from tike import pii, topics
 from tike.examples import example
 
-#: Input topic -> the kind its records are.
-KIND_OF = {
-    topics.ALARMS: "safety_alarm",
-    topics.TRANSPORTS: "transport_request",
-    topics.CALLS_116117: "call_116117",
-    topics.TEAM_STATUS: "team_status",
-    topics.TEAM_EVENTS: "team_event",
-    topics.CONTROL: "control_action",
-}
 MAX_BYTES = 65536
 
 
@@ -203,7 +194,8 @@ def _odd_id(doc: dict[str, Any], rng: random.Random, now: datetime) -> bytes:
 def _kind_or_version(doc: dict[str, Any], rng: random.Random, now: datetime) -> bytes:
     if rng.random() < 0.5:
         doc["kind"] = rng.choice(
-            [k for k in KIND_OF.values() if k != doc.get("kind")] + ["DROP TABLE", "", "x" * 300]
+            [k for k in topics.INPUT_KINDS.values() if k != doc.get("kind")]
+            + ["DROP TABLE", "", "x" * 300]
         )
     else:
         doc["schema_version"] = rng.choice([0, 2, "1", 1.5, -1])
@@ -261,9 +253,9 @@ def hostile(
     names = list(BREAKERS)
     weights = [WEIGHTS[n] for n in names]
     for _ in range(count):
-        topic = rng.choice(list(KIND_OF))
+        topic = rng.choice(list(topics.INPUT_KINDS))
         how = rng.choices(names, weights)[0]
-        yield topic, how, BREAKERS[how](_valid(KIND_OF[topic], rng, now), rng, now)
+        yield topic, how, BREAKERS[how](_valid(topics.INPUT_KINDS[topic], rng, now), rng, now)
 
 
 def random_key(rng: random.Random) -> bytes | None:

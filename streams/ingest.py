@@ -18,14 +18,7 @@ from tike_core.stage import IngestStage, RawRecord
 
 log = logging.getLogger(__name__)
 
-INPUTS: dict[str, str] = {
-    "safety_alarm": topics.ALARMS,
-    "transport_request": topics.TRANSPORTS,
-    "call_116117": topics.CALLS_116117,
-    "team_status": topics.TEAM_STATUS,
-    "team_event": topics.TEAM_EVENTS,
-    "control_action": topics.CONTROL,
-}
+INPUTS: dict[str, str] = {kind: topic for topic, kind in topics.INPUT_KINDS.items()}
 
 
 def stage_of(ctx: StreamContext, kind: str) -> IngestStage:

@@ -23,8 +23,17 @@ CALLS_116117 = "tike.in.calls116117"
 TEAM_STATUS = "tike.in.team-status"
 TEAM_EVENTS = "tike.in.team-events"
 CONTROL = "tike.in.control"
+#: The topics other systems write to, each with the kind of event its records hold.
+INPUT_KINDS = {
+    ALARMS: "safety_alarm",
+    TRANSPORTS: "transport_request",
+    CALLS_116117: "call_116117",
+    TEAM_STATUS: "team_status",
+    TEAM_EVENTS: "team_event",
+    CONTROL: "control_action",
+}
 #: The topics other systems write to (what `tike record` records by default).
-INPUT_TOPICS = (ALARMS, TRANSPORTS, CALLS_116117, TEAM_STATUS, TEAM_EVENTS, CONTROL)
+INPUT_TOPICS = tuple(INPUT_KINDS)
 REGION_COMMANDS = "tike.region-commands"
 JOURNAL = "tike.journal"
 SNAPSHOTS = "tike.snapshots"

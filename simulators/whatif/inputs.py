@@ -35,15 +35,6 @@ from tike_core.decode import Rejection, decode
 from tike_core.devices import observe, silence_check
 from tike_core.normalise import normalise
 
-#: Input topic -> the decoder's kind.
-KINDS = {
-    topics.ALARMS: "safety_alarm",
-    topics.TRANSPORTS: "transport_request",
-    topics.CALLS_116117: "call_116117",
-    topics.TEAM_STATUS: "team_status",
-    topics.TEAM_EVENTS: "team_event",
-    topics.CONTROL: "control_action",
-}
 _DEVICE_STATUSES = frozenset(s.value for s in DEVICE_STATUSES)
 MAX_BYTES = 1 << 20
 #: What device supervision keeps of a device report (heartbeat, low battery, fault).
@@ -217,7 +208,7 @@ def prepare(
     )
     for at, n, topic, value in timed:
         counts["records"] += 1
-        kind = KINDS.get(topic)
+        kind = topics.INPUT_KINDS.get(topic)
         if kind is None:
             counts["other_topics"] += 1
             continue

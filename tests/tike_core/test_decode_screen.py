@@ -12,7 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tike_core.decode as decode_module
-from simulators.hostile import KIND_OF, hostile
+from simulators.hostile import hostile
+from tike import topics
 from tike.events import screened
 from tike.examples import EXAMPLES, example
 from tike_core.decode import Reason, Rejection, decode
@@ -41,7 +42,7 @@ def _alarm(**fields: object) -> bytes:
 
 def test_ordinary_records_are_cleared_by_the_screen() -> None:
     """The fast path is the common one: every example input is cleared."""
-    kinds = [k for k in KIND_OF.values() if k in EXAMPLES]
+    kinds = [k for k in topics.INPUT_KINDS.values() if k in EXAMPLES]
     assert len(kinds) >= 4
     for kind in kinds:
         assert screened(example(kind).model_dump_json().encode()), kind
@@ -53,7 +54,7 @@ def test_hostile_records_decode_the_same_with_and_without_the_screen(
     now = datetime.now(UTC)
     seen: set[str] = set()
     for topic, how, raw in hostile(20261130, 3000, now):
-        kind = KIND_OF[topic]
+        kind = topics.INPUT_KINDS[topic]
         assert _outcome(decode(raw, kind, MAX)) == _unscreened(monkeypatch, raw, kind), how
         seen.add(how)
     assert {"identity_code", "control_chars"} <= seen
