@@ -146,20 +146,10 @@ class Socket:
                     self._fmt = ext.local_max_window_bits
         return self._fmt
 
-    @property
-    def open(self) -> bool:
-        p = self.proto
-        return (
-            p.handshake_complete
-            and not p.close_sent
-            and not p.disconnected
-            and p.conn.state is State.OPEN
-            and not p.transport.is_closing()
-        )
-
     def write(self, frame: Frame) -> bool:
-        """Write ``frame`` now (it may pause the socket). False if the socket is not open.
-        The fan-out's inner loop: the checks of :attr:`open` inline, the format cached."""
+        """Write ``frame`` now (it may pause the socket). False if the socket is not open:
+        handshake done, no close sent or received, transport not closing. The fan-out's
+        inner loop, so the checks are inline and the format is read from its cache."""
         p = self.proto
         transport = p.transport
         if (
