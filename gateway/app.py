@@ -37,7 +37,7 @@ from gateway.store import Store
 from tike import __version__, logs
 from tike.regions import load_registry
 from tike.settings import GatewaySettings
-from tike_core.gc_watch import GcWatch
+from tike_core.gc_watch import GcWatch, into
 
 log = logging.getLogger(__name__)
 UI_DIR = Path(__file__).resolve().parent.parent / "ui_static"
@@ -216,7 +216,7 @@ def create_app(settings: GatewaySettings | None = None, project: bool = True) ->
         app.state.revocations = Revocations(store, settings.ws_auth_check_s)
         app.state.lease_watch = LeaseWatch(redis, settings.projector_lease_s)
         gc_watch = GcWatch(
-            lambda generation, s: metrics.GC_PAUSE_SECONDS.labels(str(generation)).observe(s),
+            into(metrics.GC_PAUSE_SECONDS),
             freeze=settings.gc_freeze,
             call_soon=asyncio.get_running_loop().call_soon_threadsafe,
         ).install()

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from tike_core import gc_watch
+
 REGISTRY = CollectorRegistry(auto_describe=True)
 
 LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -126,6 +128,6 @@ GC_PAUSE_SECONDS = Histogram(
     "Python garbage collector pauses of this gateway process, by generation (they stop every "
     "socket's writes).",
     ["generation"],
-    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+    buckets=gc_watch.PAUSE_BUCKETS,
     registry=REGISTRY,
 )

@@ -6,7 +6,7 @@ from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram
 
-from tike_core.gc_watch import GcWatch
+from tike_core import gc_watch
 
 EVENTS_IN = Counter("tike_events_in_total", "Records consumed, per topic.", ["topic"])
 EVENTS_OUT = Counter("tike_events_out_total", "Records produced, per topic.", ["topic"])
@@ -65,7 +65,7 @@ GC_PAUSE_SECONDS = Histogram(
     "tike_gc_pause_seconds",
     "Python garbage collector pauses of the worker, by generation (they stop every agent).",
     ["generation"],
-    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+    buckets=gc_watch.PAUSE_BUCKETS,
 )
 RESENT_OUTPUTS = Counter(
     "tike_resent_outputs_total",
@@ -152,4 +152,4 @@ def clear_situation() -> None:
 
 def watch_gc() -> None:
     """Time each garbage collection into ``tike_gc_pause_seconds``."""
-    GcWatch(lambda generation, s: GC_PAUSE_SECONDS.labels(str(generation)).observe(s)).install()
+    gc_watch.GcWatch(gc_watch.into(GC_PAUSE_SECONDS)).install()

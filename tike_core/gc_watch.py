@@ -24,6 +24,13 @@ from typing import Any
 
 #: ``observe(generation, seconds)``
 Observer = Callable[[int, float], None]
+#: Histogram buckets for pauses, in seconds.
+PAUSE_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5)
+
+
+def into(histogram: Any) -> Observer:
+    """An observer that records pauses in a histogram labelled by ``generation``."""
+    return lambda generation, seconds: histogram.labels(str(generation)).observe(seconds)
 
 
 class GcWatch:
