@@ -131,6 +131,19 @@ class Conn:
         self.probes: dict[int, float] = {}  # probe -> receive time (time.time())
 
 
+def _upgrade_request(host: str, path: str, deflate: bool) -> bytes:
+    """A websocket handshake request, offering permessage-deflate as browsers do."""
+    import base64
+
+    key = base64.b64encode(os.urandom(16)).decode()
+    offer = "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n"
+    return (
+        f"GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\n"
+        f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+        f"{offer if deflate else ''}\r\n"
+    ).encode()
+
+
 _PROBE = re.compile(rb'"bench":\{"probe":(\d+)')  # orjson keeps the probe's key order
 
 
@@ -154,24 +167,9 @@ class _RawWs(asyncio.Protocol):
         self.fragment_compressed = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        import base64
-
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
-        key = base64.b64encode(os.urandom(16)).decode()
-        transport.write(
-            (
-                f"GET {self.path} HTTP/1.1\r\nHost: {self.host}\r\nUpgrade: websocket\r\n"
-                f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-                "Sec-WebSocket-Version: 13\r\n"
-                + (
-                    "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n"
-                    if self.deflate
-                    else ""
-                )
-                + "\r\n"
-            ).encode()
-        )
+        transport.write(_upgrade_request(self.host, self.path, self.deflate))
 
     def data_received(self, data: bytes) -> None:
         self.buf += data
@@ -623,33 +621,30 @@ def _log_counts(path: Path, top: int = 8) -> dict[str, int]:
     return dict(sorted(counts.items(), key=lambda kv: -kv[1])[:top])
 
 
-async def _healthz_ms(port: int) -> float:
-    """One GET /healthz (a Redis PING and GET on the gateway's pool): event-loop lag proxy."""
-    started = time.monotonic()
+async def _get(port: int, path: str) -> bytes:
+    """One plain HTTP GET to the gateway: the whole response, headers included."""
     reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), 30)
     try:
-        writer.write(b"GET /healthz HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n")
+        writer.write(f"GET {path} HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n".encode())
         await writer.drain()
-        await asyncio.wait_for(reader.read(), 30)
+        return await asyncio.wait_for(reader.read(), 30)
     finally:
         writer.close()
         with contextlib.suppress(Exception):
             await writer.wait_closed()
+
+
+async def _healthz_ms(port: int) -> float:
+    """One GET /healthz (a Redis PING and GET on the gateway's pool): event-loop lag proxy."""
+    started = time.monotonic()
+    await _get(port, "/healthz")
     return (time.monotonic() - started) * 1000
 
 
 async def _gc_pauses(port: int) -> dict[str, list[float]] | None:
     """The gateway's ``tike_gc_pause_seconds`` per generation: [count, sum of seconds]
     (None for a gateway without the metric, e.g. the baseline)."""
-    reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), 30)
-    try:
-        writer.write(b"GET /metrics HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n")
-        await writer.drain()
-        body = (await asyncio.wait_for(reader.read(), 30)).decode(errors="replace")
-    finally:
-        writer.close()
-        with contextlib.suppress(Exception):
-            await writer.wait_closed()
+    body = (await _get(port, "/metrics")).decode(errors="replace")
     out: dict[str, list[float]] = {}
     for m in re.finditer(
         r'^tike_gc_pause_seconds_(count|sum)\{generation="(\d)"\} ([0-9.e+-]+)$', body, re.M
@@ -862,7 +857,6 @@ def _py_spy_top(spy: tuple[Any, Path] | None, top: int = 15) -> dict[str, Any] |
 async def _slow_clients(port: int, path: str, k: int) -> list[Any]:
     """``k`` websocket clients that complete the handshake and never read again (a 4 KiB
     receive buffer), like a phone on a dead network that has not timed out yet."""
-    import base64
     import socket
 
     socks = []
@@ -871,13 +865,8 @@ async def _slow_clients(port: int, path: str, k: int) -> list[Any]:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         s.setblocking(False)
         await asyncio.get_running_loop().sock_connect(s, ("127.0.0.1", port))
-        key = base64.b64encode(os.urandom(16)).decode()
-        request = (
-            f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
-            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
-            "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\r\n"
-        )
-        await asyncio.get_running_loop().sock_sendall(s, request.encode())
+        request = _upgrade_request(f"127.0.0.1:{port}", path, deflate=True)
+        await asyncio.get_running_loop().sock_sendall(s, request)
         socks.append(s)
     return socks
 
