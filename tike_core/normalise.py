@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -77,6 +78,27 @@ def _unknown(code: str) -> Rejection:
     return Rejection(Reason.UNKNOWN_MUNICIPALITY, f"municipality {code!r} is in no known region")
 
 
+def _need(
+    ev: SafetyAlarm | TransportRequest | Call116117,
+    muni: Municipality,
+    origin: Origin,
+    now: datetime,
+    **fields: Any,
+) -> UnplannedNeed:
+    """The need input ``ev`` in ``muni`` raises: what every source gives it, and ``fields``."""
+    return UnplannedNeed(
+        region=muni.region,
+        municipality=muni.code,
+        occurred_at=ev.occurred_at,
+        received_at=now,
+        origin=origin,
+        synthetic=ev.synthetic,
+        client=ev.client,
+        client_flags=ev.client_flags,
+        **fields,
+    )
+
+
 def _alarm(ev: SafetyAlarm, muni: Municipality, origin: Origin, now: datetime) -> list[Emit]:
     obs = DeviceObservation(
         device_id=ev.device_id,
@@ -95,18 +117,14 @@ def _alarm(ev: SafetyAlarm, muni: Municipality, origin: Origin, now: datetime) -
     )
     out = [Emit(topics.DEVICE_OBSERVATIONS, ev.device_id, obs)]
     if ev.status_code not in DEVICE_STATUSES:
-        need = UnplannedNeed(
+        need = _need(
+            ev,
+            muni,
+            origin,
+            now,
             need_id=stable_id("need", "alarm", ev.event_id),
-            region=muni.region,
-            municipality=muni.code,
             source=NeedSource.SAFETY_ALARM,
-            occurred_at=ev.occurred_at,
-            received_at=now,
-            origin=origin,
-            synthetic=ev.synthetic,
-            client=ev.client,
             age_band=ev.age_band,
-            client_flags=ev.client_flags,
             location=ev.location,
             device_id=ev.device_id,
             device_type=ev.device_type,
@@ -118,19 +136,15 @@ def _alarm(ev: SafetyAlarm, muni: Municipality, origin: Origin, now: datetime) -
 
 
 def _transport(ev: TransportRequest, muni: Municipality, origin: Origin, now: datetime) -> Emit:
-    need = UnplannedNeed(
+    need = _need(
+        ev,
+        muni,
+        origin,
+        now,
         # One need per transport request: a re-sent request is the same need.
         need_id=stable_id("need", "transport", ev.request_id),
-        region=muni.region,
-        municipality=muni.code,
         source=NeedSource.TRANSPORT_REQUEST,
-        occurred_at=ev.occurred_at,
-        received_at=now,
-        origin=origin,
-        synthetic=ev.synthetic,
-        client=ev.client,
         age_band=ev.age_band,
-        client_flags=ev.client_flags,
         location=ev.pickup.location,
         transport_request_id=ev.request_id,
         transport_origin=ev.pickup_place_type,
@@ -156,18 +170,14 @@ def _call(ev: Call116117, muni: Municipality, origin: Origin, now: datetime) -> 
     need_id = None
     if call_needs_action(ev):
         need_id = stable_id("need", "call116117", ev.call_id)
-        need = UnplannedNeed(
+        need = _need(
+            ev,
+            muni,
+            origin,
+            now,
             need_id=need_id,
-            region=muni.region,
-            municipality=muni.code,
             source=NeedSource.CALL_116117,
-            occurred_at=ev.occurred_at,
-            received_at=now,
-            origin=origin,
-            synthetic=ev.synthetic,
-            client=ev.client,
             age_band=ev.caller_age_band,
-            client_flags=ev.client_flags,
             location=ev.location,
             call_id=ev.call_id,
             urgency=ev.urgency,
